@@ -1,0 +1,27 @@
+# Every target runs inside the project's virtual environment, made on demand.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: demo test install bazel-test bench-images benchmarks clean
+
+$(VENV)/.installed: setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[all]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(PY) -m experiments.demo
+
+test: install
+	$(PY) -m pytest -q -p no:cacheprovider tests
+
+bazel-test: install
+	bazel test --python_path=$(abspath $(PY)) --test_output=errors //...
+
+clean:
+	rm -rf $(VENV) bazel-*

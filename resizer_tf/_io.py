@@ -1,0 +1,36 @@
+"""Files on disk: atomic writes and image reading."""
+import contextlib
+import os
+import tempfile
+
+
+@contextlib.contextmanager
+def atomic_open(path, mode="wb"):
+  """Opens a temp file beside `path`; renames it over `path` on success.
+
+  A crash or exception never leaves a half-written `path` behind.
+  """
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(
+      dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+  try:
+    with os.fdopen(fd, mode) as f:
+      yield f
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    with contextlib.suppress(OSError):
+      os.unlink(tmp)
+    raise
+
+
+def atomic_write_bytes(path, data):
+  with atomic_open(path, "wb") as f:
+    f.write(data)
+
+
+def atomic_write_text(path, text):
+  with atomic_open(path, "w") as f:
+    f.write(text)

@@ -1,0 +1,81 @@
+"""ResizeParamNet of Chen et al., Table I and Sec. III-C."""
+import tensorflow as tf
+
+from resizer_tf import _validation
+
+
+@tf.keras.utils.register_keras_serializable(package="resizer_tf")
+class ResizeParamNet(tf.keras.layers.Layer):
+  """Predicts one resize factor M per image (Table I, "ResizeParamNet").
+
+  Three residual stages with C = 16, 32, 64 (Table I "Res": C1 3x3-BN1-ReLU,
+  C2 3x3-BN2[-ReLU], shortcut C3, addition, 2x2/2 max pooling, ReLU), global
+  average pooling, the mean of the 64 values, ReLU. No fully connected layer
+  and no bias on the output (Sec. III-C). Returns float32 M of shape [B],
+  also under mixed precision, since M sets sampling positions.
+
+  Args:
+    stages: channels of the residual stages (Table I: 16, 32, 64).
+    shortcut_kernel_size: kernel of the shortcut conv C3 (Table I: 3; the
+      authors' released code uses 1).
+    relu_before_add: ReLU after BN2, as Table I's activation column lists
+      (the authors' released code omits it).
+    output_activation: "relu" (Table I) or "linear".
+  """
+
+  def __init__(self, stages=(16, 32, 64), shortcut_kernel_size=3,
+               relu_before_add=True, output_activation="relu", **kwargs):
+    super().__init__(**kwargs)
+    self.stages = tuple(int(s) for s in stages)
+    self.shortcut_kernel_size = int(shortcut_kernel_size)
+    self.relu_before_add = bool(relu_before_add)
+    if output_activation not in ("relu", "linear"):
+      raise ValueError(
+          "`output_activation` must be 'relu' or 'linear'; received "
+          f"{output_activation!r}.")
+    self.output_activation = output_activation
+
+  def build(self, input_shape):
+    input_shape = tf.TensorShape(input_shape)
+    if input_shape.rank != 4:
+      raise ValueError(
+          "`ResizeParamNet` expects [batch, height, width, channels]; "
+          f"received {input_shape}.")
+    conv = tf.keras.layers.Conv2D
+    bn = tf.keras.layers.BatchNormalization
+    self.blocks = []
+    for i, c in enumerate(self.stages):
+      self.blocks.append((
+          conv(c, 3, padding="same", use_bias=False, name=f"r{i}_c1"),
+          bn(name=f"r{i}_bn1"),
+          conv(c, 3, padding="same", use_bias=False, name=f"r{i}_c2"),
+          bn(name=f"r{i}_bn2"),
+          conv(c, self.shortcut_kernel_size, padding="same", use_bias=False,
+               name=f"r{i}_c3")))
+    self.pool = tf.keras.layers.MaxPool2D(2, 2, padding="same")
+    super().build(input_shape)
+
+  def call(self, inputs, training=None):
+    inputs, _ = _validation.check_image_batch(inputs, "inputs")
+    x = inputs
+    for c1, bn1, c2, bn2, c3 in self.blocks:
+      y = tf.nn.relu(bn1(c1(x), training=training))
+      y = bn2(c2(y), training=training)
+      if self.relu_before_add:
+        y = tf.nn.relu(y)
+      x = tf.nn.relu(self.pool(y + c3(x)))
+    m = tf.reduce_mean(tf.cast(x, tf.float32), axis=[1, 2, 3])
+    if self.output_activation == "relu":
+      m = tf.nn.relu(m)
+    return m
+
+  def compute_output_shape(self, input_shape):
+    return tf.TensorShape([tf.TensorShape(input_shape)[0]])
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(stages=self.stages,
+                  shortcut_kernel_size=self.shortcut_kernel_size,
+                  relu_before_add=self.relu_before_add,
+                  output_activation=self.output_activation)
+    return config
