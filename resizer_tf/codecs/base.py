@@ -61,3 +61,21 @@ class LearnedCodec(tf.keras.Model):
   def transform_variables(self):
     ids = {id(v) for v in self.entropy_model_variables}
     return [v for v in self.trainable_variables if id(v) not in ids]
+
+
+def valid_latent_mask(valid_size, stride, latent_shape):
+  """1 inside the occupied latent region ceil(valid_size / stride), else 0.
+
+  Args:
+    valid_size: int [B, 2], occupied (height, width) in input pixels.
+    stride: the latent's total downsampling factor.
+    latent_shape: shape of the latent, [B, h, w, C] (static or dynamic).
+  Returns:
+    float32 [B, h, w, 1].
+  """
+  valid_size = tf.cast(valid_size, tf.int32)
+  occupied = -(-valid_size // stride)  # ceil division
+  rows = tf.range(latent_shape[1])[None, :] < occupied[:, :1]
+  cols = tf.range(latent_shape[2])[None, :] < occupied[:, 1:]
+  mask = tf.logical_and(rows[:, :, None], cols[:, None, :])
+  return tf.cast(mask, tf.float32)[..., None]
