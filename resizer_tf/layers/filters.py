@@ -22,7 +22,7 @@ class _ResidualFilter(tf.keras.layers.Layer):
     input_shape = tf.TensorShape(input_shape)
     if input_shape.rank != 4 or input_shape[-1] is None:
       raise ValueError(
-          f"`{type(self).__name__}` expects [batch, height, width, channels] "
+          f"`{type(self).__name__}` expects rank-4 input [batch, height, width, channels] "
           f"with known channels; received {input_shape}.")
     self.channels = int(input_shape[-1])
     conv = tf.keras.layers.Conv2D
@@ -30,6 +30,10 @@ class _ResidualFilter(tf.keras.layers.Layer):
     self.c1 = conv(self.filters, k, padding="same", activation="relu", name="c1")
     self.c2 = conv(self.filters, k, padding="same", activation="relu", name="c2")
     self.c3 = conv(self.channels, k, padding="same", activation="tanh", name="c3")
+    # Built eagerly so `.keras` loading restores every variable.
+    self.c1.build(input_shape)
+    self.c2.build(input_shape[:-1].concatenate([self.filters]))
+    self.c3.build(input_shape[:-1].concatenate([self.filters]))
     super().build(input_shape)
 
   def call(self, inputs):

@@ -59,7 +59,7 @@ class LearnedResizer(tf.keras.layers.Layer):
     input_shape = tf.TensorShape(input_shape)
     if input_shape.rank != 4:
       raise ValueError(
-          "`LearnedResizer` expects [batch, height, width, channels]; received "
+          "`LearnedResizer` expects rank-4 input [batch, height, width, channels]; received "
           f"shape {input_shape}.")
     channels = input_shape[-1]
     if channels is None:
@@ -71,17 +71,35 @@ class LearnedResizer(tf.keras.layers.Layer):
     self.head = conv(n, 7, padding="same", name="conv_in")
     self.bottleneck = conv(n, 1, padding="same", name="conv_1x1")
     self.bottleneck_bn = bn(name="bn_1x1")
-    self.blocks = []
+    # A flat list: `.keras` weight saving does not descend into tuples.
+    self.block_layers = []
     for i in range(self.num_res_blocks):
-      self.blocks.append((
+      self.block_layers += [
           conv(n, 3, padding="same", use_bias=False, name=f"res{i}_conv1"),
           bn(name=f"res{i}_bn1"),
           conv(n, 3, padding="same", use_bias=False, name=f"res{i}_conv2"),
-          bn(name=f"res{i}_bn2")))
+          bn(name=f"res{i}_bn2")]
     self.tail = conv(n, 3, padding="same", use_bias=False, name="conv_tail")
     self.tail_bn = bn(name="bn_tail")
     self.out = conv(self.channels, 7, padding="same", name="conv_out")
+    # Sub-layers are built here, not lazily, so that `.keras` loading (which
+    # builds from config and then restores weights) finds every variable.
+    features = tf.TensorShape([None, None, None, n])
+    self.head.build(input_shape)
+    self.bottleneck.build(features)
+    self.bottleneck_bn.build(features)
+    for layer in self.block_layers:
+      layer.build(features)
+    self.tail.build(features)
+    self.tail_bn.build(features)
+    self.out.build(features)
     super().build(input_shape)
+
+  @property
+  def blocks(self):
+    """The r residual blocks as (conv1, bn1, conv2, bn2) tuples."""
+    layers = self.block_layers
+    return [tuple(layers[i:i + 4]) for i in range(0, len(layers), 4)]
 
   def _act(self, x):
     return tf.nn.leaky_relu(x, alpha=self.negative_slope)

@@ -39,13 +39,14 @@ class ResizeParamNet(tf.keras.layers.Layer):
     input_shape = tf.TensorShape(input_shape)
     if input_shape.rank != 4:
       raise ValueError(
-          "`ResizeParamNet` expects [batch, height, width, channels]; "
+          "`ResizeParamNet` expects rank-4 input [batch, height, width, channels]; "
           f"received {input_shape}.")
     conv = tf.keras.layers.Conv2D
     bn = tf.keras.layers.BatchNormalization
-    self.blocks = []
+    # A flat list: `.keras` weight saving does not descend into tuples.
+    self.block_layers = []
     for i, c in enumerate(self.stages):
-      self.blocks.append((
+      self.block_layers.extend((
           conv(c, 3, padding="same", use_bias=False, name=f"r{i}_c1"),
           bn(name=f"r{i}_bn1"),
           conv(c, 3, padding="same", use_bias=False, name=f"r{i}_c2"),
@@ -53,7 +54,23 @@ class ResizeParamNet(tf.keras.layers.Layer):
           conv(c, self.shortcut_kernel_size, padding="same", use_bias=False,
                name=f"r{i}_c3")))
     self.pool = tf.keras.layers.MaxPool2D(2, 2, padding="same")
+    # Built eagerly so `.keras` loading restores every variable.
+    channels = input_shape[-1]
+    for c1, bn1, c2, bn2, c3 in self.blocks:
+      shape_in = tf.TensorShape([None, None, None, channels])
+      channels = c1.filters
+      shape = tf.TensorShape([None, None, None, channels])
+      c1.build(shape_in)
+      c3.build(shape_in)
+      for layer in (bn1, c2, bn2):
+        layer.build(shape)
     super().build(input_shape)
+
+  @property
+  def blocks(self):
+    """The residual stages as (c1, bn1, c2, bn2, c3) tuples."""
+    layers = self.block_layers
+    return [tuple(layers[i:i + 5]) for i in range(0, len(layers), 5)]
 
   def call(self, inputs, training=None):
     inputs, _ = _validation.check_image_batch(inputs, "inputs")
