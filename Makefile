@@ -20,8 +20,10 @@ demo: install
 test: install
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
+BAZEL_TESTS ?= //...
 bazel-test: install
-	bazel test --python_path=$(abspath $(PY)) --test_output=errors //...
+	bazel build --python_path=$(abspath $(PY)) //...
+	bazel test --python_path=$(abspath $(PY)) --test_output=errors $(BAZEL_TESTS)
 
 clean:
 	rm -rf $(VENV) bazel-*
