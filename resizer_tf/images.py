@@ -1,0 +1,74 @@
+"""Real photos that ship inside installed packages, and image file reading.
+
+The demo, the toy experiments and the tests need real photographs on any
+machine without downloads; scikit-image and scikit-learn carry a few
+(NOTES.md §2).
+"""
+import numpy as np
+
+# name -> loader returning uint8 [H, W, 3].
+_BUILTIN = {
+    "astronaut": lambda: _skimage("astronaut"),
+    "coffee": lambda: _skimage("coffee"),
+    "chelsea": lambda: _skimage("chelsea"),
+    "rocket": lambda: _skimage("rocket"),
+    "immunohistochemistry": lambda: _skimage("immunohistochemistry"),
+    "hubble_deep_field": lambda: _skimage("hubble_deep_field"),
+    "china": lambda: _sklearn(0),
+    "flower": lambda: _sklearn(1),
+}
+
+
+def _skimage(name):
+  import skimage.data  # pylint: disable=g-import-not-at-top
+  return np.asarray(getattr(skimage.data, name)(), np.uint8)
+
+
+def _sklearn(index):
+  try:
+    from sklearn.datasets import load_sample_images  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise ValueError(
+        "The 'china' and 'flower' photos need scikit-learn: "
+        "pip install scikit-learn") from e
+  return np.asarray(load_sample_images().images[index], np.uint8)
+
+
+def builtin_photo_names():
+  return sorted(_BUILTIN)
+
+
+def builtin_photo(name):
+  """A real colour photo shipped by an installed package, uint8 [H, W, 3]."""
+  if name not in _BUILTIN:
+    raise ValueError(
+        f"Unknown built-in photo {name!r}; choose one of {builtin_photo_names()}.")
+  return _BUILTIN[name]()
+
+
+def read_image(path):
+  """Reads an image file as uint8 RGB [H, W, 3].
+
+  Grayscale is replicated to 3 channels, alpha is dropped (composited on
+  nothing: the colour channels are kept as stored) and 16-bit images are
+  rounded to 8 bits, so every codec sees the same 8-bit RGB input.
+  """
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  import os  # pylint: disable=g-import-not-at-top
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"No image file at {path!r}.")
+  try:
+    with Image.open(path) as im:
+      im.load()
+      if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(im, np.float64)
+        maximum = 65535. if arr.max() > 255 or im.mode.startswith("I;16") else 255.
+        arr = np.round(arr / maximum * 255.).clip(0, 255).astype(np.uint8)
+        return np.repeat(arr[..., None], 3, axis=-1)
+      if im.mode == "RGBA" or im.mode == "LA" or "transparency" in im.info:
+        im = im.convert("RGBA").convert("RGB")
+      elif im.mode != "RGB":
+        im = im.convert("RGB")
+      return np.asarray(im, np.uint8)
+  except (OSError, SyntaxError) as e:
+    raise ValueError(f"Cannot read an image from {path!r}: {e}") from e
