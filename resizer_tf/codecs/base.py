@@ -40,6 +40,8 @@ class LearnedCodec(tf.keras.Model):
   #: H and W given to `compress` must be multiples of this (>= stride; e.g.
   #: 64 when a hyperprior downsamples y by 4 more).
   size_multiple = 16
+  #: How many strings `compress` returns (fixed per codec).
+  num_strings = 1
 
   def call(self, x, training=None, valid_size=None):
     raise NotImplementedError
@@ -79,3 +81,102 @@ def valid_latent_mask(valid_size, stride, latent_shape):
   cols = tf.range(latent_shape[2])[None, :] < occupied[:, 1:]
   mask = tf.logical_and(rows[:, :, None], cols[:, None, :])
   return tf.cast(mask, tf.float32)[..., None]
+
+
+def check_valid_size(valid_size, images):
+  """Validates `valid_size` (int [B, 2], > 0) against `images` [B, H, W, C].
+
+  Returns the int32 tensor, with run-time checks attached in graph mode.
+  """
+  valid_size = tf.convert_to_tensor(valid_size)
+  if not valid_size.dtype.is_integer:
+    raise ValueError(
+        "`valid_size` must be an integer tensor of (height, width) in "
+        f"pixels; received dtype {valid_size.dtype.name}.")
+  if valid_size.shape.rank != 2 or valid_size.shape[-1] not in (None, 2):
+    raise ValueError(
+        "`valid_size` must have shape [batch, 2] (height, width); received "
+        f"shape {valid_size.shape}.")
+  valid_size = tf.cast(valid_size, tf.int32)
+  checks = [
+      tf.debugging.assert_equal(
+          tf.shape(valid_size)[0], tf.shape(images)[0],
+          message="`valid_size` must have one row per image."),
+      tf.debugging.assert_positive(
+          valid_size, message="`valid_size` entries must be > 0."),
+  ]
+  with tf.control_dependencies(checks):
+    return tf.identity(valid_size)
+
+
+def check_compress_input(x, size_multiple):
+  """Checks the single image given to `LearnedCodec.compress`.
+
+  Expects float [1, H, W, 3], finite, H and W multiples of `size_multiple`.
+  Static violations raise ValueError; dynamic ones InvalidArgumentError.
+  Returns float32 `x` with the run-time checks attached.
+  """
+  x = tf.convert_to_tensor(x)
+  if x.shape.rank != 4 or x.shape[-1] not in (None, 3):
+    raise ValueError(
+        "`compress` expects one RGB image of shape [1, height, width, 3]; "
+        f"received shape {x.shape}.")
+  if not x.dtype.is_floating:
+    raise ValueError(
+        "`compress` expects a float image in [0, 1]; received dtype "
+        f"{x.dtype.name}.")
+  if x.shape[0] not in (None, 1):
+    raise ValueError(
+        "`compress` codes one image at a time (batch 1); received batch "
+        f"{x.shape[0]}.")
+  for axis, name in ((1, "height"), (2, "width")):
+    n = x.shape[axis]
+    if n is not None and n % size_multiple:
+      raise ValueError(
+          f"`compress` needs {name} to be a multiple of {size_multiple}; "
+          f"received {n} (shape {x.shape}).")
+  x = tf.cast(x, tf.float32)
+  shape = tf.shape(x)
+  checks = [
+      tf.debugging.assert_equal(
+          shape[0], 1, message="`compress` codes one image (batch 1)."),
+      tf.debugging.assert_equal(
+          shape[1:3] % size_multiple, 0,
+          message=(f"`compress` needs height and width to be multiples of "
+                   f"{size_multiple}.")),
+      tf.debugging.assert_all_finite(x, "`compress` input has NaN or Inf."),
+  ]
+  with tf.control_dependencies(checks):
+    return tf.identity(x)
+
+
+def check_decompress_input(strings, latent_size, num_strings):
+  """Checks the arguments of `LearnedCodec.decompress`.
+
+  `strings` must be a list of `num_strings` scalar tf.string tensors and
+  `latent_size` an int [2] of positive values. Returns (strings, latent_size)
+  as tensors, latent_size int32 with run-time checks attached.
+  """
+  if isinstance(strings, (bytes, str)) or tf.is_tensor(strings):
+    strings = [strings]
+  strings = [tf.convert_to_tensor(s, tf.string) for s in strings]
+  if len(strings) != num_strings or any(s.shape.rank != 0 for s in strings):
+    raise ValueError(
+        f"`decompress` expects a list of {num_strings} scalar tf.string "
+        f"tensors (as returned by `compress`); received {len(strings)} with "
+        f"shapes {[s.shape for s in strings]}.")
+  latent_size = tf.convert_to_tensor(latent_size)
+  if not latent_size.dtype.is_integer or latent_size.shape.rank != 1 or (
+      latent_size.shape[0] not in (None, 2)):
+    raise ValueError(
+        "`latent_size` must be an int32 tensor of shape [2] (height, width "
+        f"of y); received {latent_size.dtype.name} {latent_size.shape}.")
+  latent_size = tf.cast(latent_size, tf.int32)
+  checks = [
+      tf.debugging.assert_equal(
+          tf.size(latent_size), 2, message="`latent_size` must have 2 values."),
+      tf.debugging.assert_positive(
+          latent_size, message="`latent_size` entries must be > 0."),
+  ]
+  with tf.control_dependencies(checks):
+    return strings, tf.identity(latent_size)

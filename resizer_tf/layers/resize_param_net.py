@@ -21,11 +21,21 @@ class ResizeParamNet(tf.keras.layers.Layer):
     relu_before_add: ReLU after BN2, as Table I's activation column lists
       (the authors' released code omits it).
     output_activation: "relu" (Table I) or "linear".
+    num_outputs: 1 (Table I: one M, shape [B]) or 2 (ablation (f) of Table
+      III: (My, Mx), shape [B, 2], each the mean of half of the channels).
+    synchronized_batch_norm: BatchNorm statistics over the global batch under
+      a multi-device strategy, so training does not depend on how the batch
+      is split (the paper trains on one GPU); no effect on one device.
   """
 
   def __init__(self, stages=(16, 32, 64), shortcut_kernel_size=3,
-               relu_before_add=True, output_activation="relu", **kwargs):
+               relu_before_add=True, output_activation="relu", num_outputs=1,
+               synchronized_batch_norm=True, **kwargs):
     super().__init__(**kwargs)
+    if num_outputs not in (1, 2):
+      raise ValueError(f"`num_outputs` must be 1 or 2; received {num_outputs!r}.")
+    self.num_outputs = num_outputs
+    self.synchronized_batch_norm = bool(synchronized_batch_norm)
     self.stages = tuple(int(s) for s in stages)
     self.shortcut_kernel_size = int(shortcut_kernel_size)
     self.relu_before_add = bool(relu_before_add)
@@ -42,7 +52,8 @@ class ResizeParamNet(tf.keras.layers.Layer):
           "`ResizeParamNet` expects rank-4 input [batch, height, width, channels]; "
           f"received {input_shape}.")
     conv = tf.keras.layers.Conv2D
-    bn = tf.keras.layers.BatchNormalization
+    bn = lambda name: tf.keras.layers.BatchNormalization(
+        synchronized=self.synchronized_batch_norm, name=name)
     # A flat list: `.keras` weight saving does not descend into tuples.
     self.block_layers = []
     for i, c in enumerate(self.stages):
@@ -81,18 +92,26 @@ class ResizeParamNet(tf.keras.layers.Layer):
       if self.relu_before_add:
         y = tf.nn.relu(y)
       x = tf.nn.relu(self.pool(y + c3(x)))
-    m = tf.reduce_mean(tf.cast(x, tf.float32), axis=[1, 2, 3])
+    x = tf.cast(x, tf.float32)
+    if self.num_outputs == 1:
+      m = tf.reduce_mean(x, axis=[1, 2, 3])
+    else:
+      m = tf.stack([tf.reduce_mean(h, axis=[1, 2, 3])
+                    for h in tf.split(x, 2, axis=-1)], axis=-1)
     if self.output_activation == "relu":
       m = tf.nn.relu(m)
     return m
 
   def compute_output_shape(self, input_shape):
-    return tf.TensorShape([tf.TensorShape(input_shape)[0]])
+    batch = tf.TensorShape(input_shape)[0]
+    return tf.TensorShape([batch] if self.num_outputs == 1 else [batch, 2])
 
   def get_config(self):
     config = super().get_config()
     config.update(stages=self.stages,
                   shortcut_kernel_size=self.shortcut_kernel_size,
                   relu_before_add=self.relu_before_add,
-                  output_activation=self.output_activation)
+                  output_activation=self.output_activation,
+                  num_outputs=self.num_outputs,
+                  synchronized_batch_norm=self.synchronized_batch_norm)
     return config

@@ -3,61 +3,36 @@
 Output pixel (i, j) samples the input at source coordinates (i / M, j / M)
 (Eq. 3) on the unnormalised pixel grid whose origin is the top-left pixel
 centre (no half-pixel offset), and interpolates with a separable kernel k
-(Eq. 4): V = sum_n sum_m U_mn k(x_s - m) k(y_s - n). As in the authors' code,
-source coordinates and kernel taps are clamped to the image (edge replicate)
-and there is no antialiasing: the learned Pre-filter is the only low-pass.
+(Eq. 4): V = sum_n sum_m U_mn k(x_s - m) k(y_s - n). As in the authors' code
+(NOTES.md §4), source coordinates and kernel taps are clamped to the image
+(edge replicate) and there is no antialiasing: the learned Pre-filter is the
+only low-pass.
 
-Implementation: the warp is separable, so each axis is one batched matrix
-product with a per-image interpolation matrix A[b] (rows: output samples,
-4 non-zeros each). A is built from M with differentiable ops, so dL/dM comes
-from autodiff through the kernel weights; dL/dimages is A^T G, again a matrix
-product. See docs/warp.md for the measured cost.
+Implementation (resizer_tf/layers/_warp_ops.py, docs/warp.md): each axis is
+one product with a block-diagonal sparse interpolation matrix (2r non-zeros
+per output row, r the kernel radius) via `tf.sparse.sparse_dense_matmul`,
+with a hand-written gradient: dL/dimages is the adjoint product and dL/dM is
+sum <dL/dV, A' U> with A' = k'(s - m) ds/dM, ds/dM = -i / M^2. Coordinates and
+weights are computed in float32 (float64 under a float64 policy), also under
+mixed precision.
 """
+import math
 import numbers
 
+import numpy as np
 import tensorflow as tf
 
 from resizer_tf import _validation
+from resizer_tf.layers import _warp_ops
 
 KERNELS = ("bicubic", "bilinear")
+keys_cubic = _warp_ops.keys_cubic
+triangle = _warp_ops.triangle
 
 
-def keys_cubic(x, a=-0.5):
-  """Keys (1981) cubic convolution kernel; a = -0.5 is Catmull-Rom."""
-  x = tf.abs(x)
-  x2 = x * x
-  x3 = x2 * x
-  near = (a + 2.) * x3 - (a + 3.) * x2 + 1.
-  far = a * x3 - 5. * a * x2 + 8. * a * x - 4. * a
-  return tf.where(x <= 1., near, tf.where(x < 2., far, tf.zeros_like(x)))
-
-
-def triangle(x):
-  return tf.maximum(1. - tf.abs(x), 0.)
-
-
-def interpolation_matrix(scale, in_size, out_size, kernel="bicubic", a=-0.5):
-  """Per-image 1-D interpolation matrices, shape [B, out_size, in_size].
-
-  Row i holds the weights k(s_i - m) of source samples m for
-  s_i = clip(i / scale, 0, in_size - 1); taps outside [0, in_size) are
-  clamped onto the edge sample (edge replicate).
-  """
-  scale = tf.cast(scale, tf.float32)
-  last = tf.cast(in_size - 1, tf.float32)
-  i = tf.cast(tf.range(out_size), tf.float32)
-  s = tf.clip_by_value(i[None, :] / scale[:, None], 0., last)
-  base = tf.floor(tf.stop_gradient(s))
-  if kernel == "bicubic":
-    taps, k = (-1., 0., 1., 2.), lambda d: keys_cubic(d, a)
-  else:
-    taps, k = (0., 1.), triangle
-  matrix = 0.
-  for t in taps:
-    index = tf.cast(tf.clip_by_value(base + t, 0., last), tf.int32)
-    weight = k(s - (base + t))
-    matrix += tf.one_hot(index, in_size, dtype=tf.float32) * weight[..., None]
-  return matrix
+def _static_int(value):
+  value = tf.get_static_value(value)
+  return None if value is None else int(value)
 
 
 @tf.keras.utils.register_keras_serializable(package="resizer_tf")
@@ -67,14 +42,19 @@ class BicubicWarp(tf.keras.layers.Layer):
   Call as `warp(images, scale, output_size=None)`:
     images: float `[B, H, W, C]` (or `[H, W, C]`).
     scale: M, a scalar or one value per image (`[B]` or `[B, 1]`); M < 1
-      shrinks, M > 1 enlarges. Must be finite and > 0.
+      shrinks, M > 1 enlarges. `[B, 2]` gives (M_y, M_x) per image (ablation
+      (f) of Table III). Must be finite and > 0.
     output_size: None keeps `(H, W)` (the full canvas the authors train on;
       shrunk content sits top-left in about M*H x M*W), or `(h, w)` as two
-      positive ints or an int tensor of shape [2].
+      positive ints or an int tensor of shape [2] (e.g. the
+      ceil(M*H) x ceil(M*W) crop of the coding path).
+
+  Returns the warped images in the layer's compute dtype. Gradients flow to
+  `images` and `scale`.
 
   Args:
-    kernel: "bicubic" (Keys, a = `a`; the paper's choice) or "bilinear"
-      (ablation (a) of Table III).
+    kernel: "bicubic" (Keys, a = `a`; the paper's choice, Sec. III-B) or
+      "bilinear" (ablation (a) of Table III).
     a: Keys kernel parameter; -0.5 as in the authors' code.
   """
 
@@ -82,69 +62,124 @@ class BicubicWarp(tf.keras.layers.Layer):
     super().__init__(**kwargs)
     if kernel not in KERNELS:
       raise ValueError(f"`kernel` must be one of {KERNELS}; received {kernel!r}.")
+    if (isinstance(a, bool) or not isinstance(a, numbers.Real) or
+        not math.isfinite(a)):
+      raise ValueError(f"`a` must be a finite number; received {a!r}.")
     self.kernel = kernel
     self.a = float(a)
 
+  @tf.autograph.experimental.do_not_convert
   def call(self, images, scale, output_size=None):
-    images, single = _validation.check_image_batch(
-        images, allow_single=True)
-    scale = self._check_scale(scale)
+    images, single = _validation.check_image_batch(images, allow_single=True)
+    work_dtype = tf.float64 if images.dtype == tf.float64 else tf.float32
     shape = tf.shape(images)
     batch, height, width = shape[0], shape[1], shape[2]
+    checks = self._check_spatial(images)
+    out_h, out_w, size_checks = self._output_size(output_size, height, width)
+    scale, scale_checks = self._check_scale(
+        scale, batch, images.shape[0], work_dtype)
+    with tf.control_dependencies(checks + size_checks + scale_checks):
+      x = tf.cast(images, work_dtype)
+      scale = tf.identity(scale)
+    y = _warp_ops.scale_warp(x, scale, out_h, out_w, self.kernel, self.a)
+    y.set_shape([images.shape[0], _static_int(out_h), _static_int(out_w),
+                 images.shape[3]])
+    y = tf.cast(y, self.compute_dtype)
+    if single:
+      y = y[0]
+    return y
+
+  @staticmethod
+  def _check_spatial(images):
+    static = images.shape[1:]
+    if any(d == 0 for d in static):
+      raise ValueError(
+          "`images` must have non-empty height, width and channels; received "
+          f"shape {images.shape}.")
+    if all(d is not None for d in static):
+      return []
+    return [tf.debugging.assert_positive(
+        tf.shape(images)[1:], message="`images` must have non-empty height, "
+        "width and channels.")]
+
+  @staticmethod
+  def _output_size(output_size, height, width):
+    """Returns (out_h, out_w, checks) as int32 scalars (or Python ints)."""
     if output_size is None:
-      out_h, out_w = height, width
-    elif isinstance(output_size, (tuple, list)) and all(
+      return height, width, []
+    if isinstance(output_size, (tuple, list)) and all(
         isinstance(s, numbers.Integral) for s in output_size):
       out_h, out_w = _validation.check_size(output_size, "output_size")
-    else:
-      output_size = tf.convert_to_tensor(output_size)
-      if not output_size.dtype.is_integer or output_size.shape.rank != 1:
-        raise ValueError(
-            "`output_size` must be two positive ints (height, width); "
-            f"received {output_size!r}.")
-      with tf.control_dependencies([tf.debugging.assert_positive(
-          output_size, message="`output_size` must be positive.")]):
-        out_h, out_w = output_size[0], output_size[1]
-    scale = tf.broadcast_to(scale, [batch])
-    x = tf.cast(images, tf.float32)
-    a_y = interpolation_matrix(scale, height, out_h, self.kernel, self.a)
-    a_x = interpolation_matrix(scale, width, out_w, self.kernel, self.a)
-    # Channels-first makes both passes plain batched matmuls.
-    x = tf.transpose(x, [0, 3, 1, 2])
-    x = tf.matmul(a_y[:, None], x)
-    x = tf.matmul(x, a_x[:, None], transpose_b=True)
-    x = tf.transpose(x, [0, 2, 3, 1])
-    x = tf.cast(x, self.compute_dtype)
-    if single:
-      x = x[0]
-    return x
+      return out_h, out_w, []
+    message = ("`output_size` must be two positive ints (height, width) or "
+               f"an int tensor of shape [2]; received {output_size!r}.")
+    if isinstance(output_size, (numbers.Number, str, bytes)):
+      raise ValueError(message)
+    try:
+      size = tf.convert_to_tensor(output_size)
+    except (TypeError, ValueError):
+      raise ValueError(message) from None
+    if not size.dtype.is_integer or not size.shape.is_compatible_with([2]):
+      raise ValueError(message)
+    size = tf.cast(size, tf.int32)
+    static = tf.get_static_value(size)
+    if static is not None:
+      if not np.all(static > 0):
+        raise ValueError(message)
+      return int(static[0]), int(static[1]), []
+    checks = [tf.debugging.assert_equal(
+        tf.size(size), 2, message="`output_size` must have 2 entries."),
+              tf.debugging.assert_positive(
+                  size, message="`output_size` must be positive.")]
+    return size[0], size[1], checks
 
-  def _check_scale(self, scale):
-    if isinstance(scale, numbers.Number) and not isinstance(scale, bool):
-      if not scale > 0 or scale != scale or scale in (float("inf"),):
-        raise ValueError(
-            f"`scale` (M) must be finite and > 0; received {scale!r}.")
-    scale = tf.convert_to_tensor(scale)
-    if not scale.dtype.is_floating:
-      if scale.dtype.is_integer:
-        scale = tf.cast(scale, tf.float32)
-      else:
-        raise ValueError(
-            f"`scale` must be a float tensor; received {scale.dtype.name}.")
-    scale = tf.cast(scale, tf.float32)
-    if scale.shape.rank == 2:
-      if scale.shape[1] not in (1, None):
-        raise ValueError(
-            f"`scale` must have shape [], [B] or [B, 1]; received {scale.shape}.")
-      scale = scale[:, 0]
-    elif scale.shape.rank not in (0, 1):
+  @staticmethod
+  def _check_scale(scale, batch, static_batch, dtype):
+    """Returns ([B, 2] (M_y, M_x) in `dtype`, runtime checks)."""
+    if isinstance(scale, bool) or (
+        isinstance(scale, numbers.Number) and
+        not (math.isfinite(scale) and scale > 0)):
+      raise ValueError(f"`scale` (M) must be finite and > 0; received {scale!r}.")
+    try:
+      scale = tf.convert_to_tensor(scale)
+    except (TypeError, ValueError):
       raise ValueError(
-          f"`scale` must have shape [], [B] or [B, 1]; received {scale.shape}.")
-    with tf.control_dependencies(
-        _validation.assert_finite_positive(scale, "scale (M)")):
-      return tf.identity(scale)
+          f"`scale` (M) must be a number or a float tensor; received {scale!r}."
+      ) from None
+    if not (scale.dtype.is_floating or scale.dtype.is_integer):
+      raise ValueError(
+          "`scale` (M) must be a number or a float tensor; received dtype "
+          f"{scale.dtype.name}.")
+    scale = tf.cast(scale, dtype)
+    rank = scale.shape.rank
+    shapes = "[], [B], [B, 1] or [B, 2] (M_y, M_x)"
+    if rank == 2 and scale.shape[1] not in (1, 2, None):
+      raise ValueError(f"`scale` must have shape {shapes}; received {scale.shape}.")
+    if rank not in (0, 1, 2):
+      raise ValueError(f"`scale` must have shape {shapes}; received {scale.shape}.")
+    if rank and None not in (static_batch, scale.shape[0]) and (
+        scale.shape[0] != static_batch):
+      raise ValueError(
+          f"`scale` must have one entry per image ({static_batch}); received "
+          f"shape {scale.shape}.")
+    checks = list(_validation.assert_finite_positive(scale, "scale (M)"))
+    if rank == 0:
+      scale = tf.fill([batch, 2], scale)
+    else:
+      if rank == 1:
+        scale = scale[:, None]
+      checks.append(tf.debugging.assert_equal(
+          tf.shape(scale)[0], batch,
+          message="`scale` must have one entry per image (its first "
+          "dimension must equal the batch size)."))
+      if rank == 2 and scale.shape[1] is None:
+        checks.append(tf.debugging.assert_less_equal(
+            tf.shape(scale)[1], 2, message=f"`scale` must have shape {shapes}."))
+      scale = tf.broadcast_to(scale, [batch, 2])
+    return scale, checks
 
   def compute_output_shape(self, input_shape):
+    # The default (output_size=None) keeps the full canvas.
     return tf.TensorShape(input_shape)
 
   def get_config(self):

@@ -25,8 +25,9 @@ def configure_logical_cpus(count):
 def make_strategy(num_devices=0):
   """`MirroredStrategy` over `num_devices` devices (0: all GPUs, else CPU).
 
-  With a single device the default strategy is returned, so one code path
-  serves one GPU, several GPUs and the CPU.
+  With a single device the default strategy is returned (BackupAndRestore
+  supports it, not OneDeviceStrategy), so one code path serves one GPU,
+  several GPUs and the CPU.
   """
   gpus = tf.config.list_logical_devices("GPU")
   devices = gpus or tf.config.list_logical_devices("CPU")
@@ -39,7 +40,7 @@ def make_strategy(num_devices=0):
   elif not gpus:
     devices = devices[:1]
   if len(devices) == 1:
-    return tf.distribute.OneDeviceStrategy(devices[0].name)
+    return tf.distribute.get_strategy()
   logging.info("MirroredStrategy over %s", [d.name for d in devices])
   return tf.distribute.MirroredStrategy([d.name for d in devices])
 
@@ -83,4 +84,27 @@ def replace_directory_atomically(write_fn, target_dir):
       shutil.rmtree(old, ignore_errors=True)
   except BaseException:
     shutil.rmtree(tmp, ignore_errors=True)
+    raise
+
+
+def write_file_atomically(write_fn, path):
+  """Calls `write_fn(tmp_path)` (same suffix as `path`), then renames.
+
+  For writers that insist on a file name rather than a file object, such as
+  `Model.save("x.keras")`: a crash never leaves a half-written `path`.
+  """
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  base = os.path.basename(path)
+  suffix = "".join(os.path.splitext(base)[1:])
+  fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + base + ".",
+                             suffix=suffix)
+  os.close(fd)
+  try:
+    os.unlink(tmp)  # Some writers refuse to overwrite an existing file.
+    write_fn(tmp)
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.unlink(tmp)
     raise

@@ -1,0 +1,264 @@
+r"""Speed and memory of `BicubicWarp` against `tf.image.resize` (bicubic).
+
+Side by side in one process, every function `tf.function`-compiled and
+warmed up, runs interleaved (resize, warp forward, warp forward+backward,
+... in turn) so that load from other processes hits all of them alike;
+ratios are medians of the per-round ratios. Forward+backward includes
+dL/dimages and dL/dM. Cases (one M per image): 8x256x256x3 -> 128x128 and
+1x512x768x3 -> 256x384 (the targets of issue 2), then the 2160x3840x3
+full-canvas warp in a fresh subprocess for time and peak memory (ru_maxrss).
+
+With --alternatives, also times the implementations that were measured and
+rejected (docs/warp.md): "dense" (per-image dense interpolation matrices,
+the previous version), "band" (gathered row windows and batched block
+matmuls, 16 output rows per block) and "taps" (a gather per kernel tap);
+all three differentiate by autodiff.
+
+  python -m benchmarks.warp --output=results/warp.json
+"""
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+from resizer_tf import _io
+from resizer_tf.layers import warp as warp_lib
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("output", "results/warp.json", "JSON results.")
+flags.DEFINE_integer("runs", 50, "Timed rounds per case (median reported).")
+flags.DEFINE_integer("warmup", 5, "Untimed calls of each function first.")
+flags.DEFINE_bool("alternatives", True,
+                  "Also time the rejected implementations.")
+flags.DEFINE_bool("large", True,
+                  "Also run the 2160x3840x3 full-canvas warp (subprocess).")
+flags.DEFINE_bool("large_child", False,
+                  "Internal: run only the large case and print its JSON.")
+
+CASES = (
+    ("8x256x256x3->128x128", (8, 256, 256, 3), (128, 128)),
+    ("1x512x768x3->256x384", (1, 512, 768, 3), (256, 384)),
+)
+LARGE_SHAPE = (1, 2160, 3840, 3)
+
+
+# ----------------------------------------------------------------------------
+# Rejected implementations, kept here only to reproduce docs/warp.md.
+
+def _taps(scale, n_in, n_out):
+  """Clamped tap indices [B, n_out, 4] and Keys weights of one axis."""
+  last = tf.cast(n_in - 1, tf.float32)
+  i = tf.cast(tf.range(n_out), tf.float32)
+  s = tf.clip_by_value(i[None] / scale[:, None], 0., last)
+  pos = tf.floor(tf.stop_gradient(s))[..., None] + tf.constant(
+      [-1., 0., 1., 2.])
+  index = tf.cast(tf.clip_by_value(pos, 0., last), tf.int32)
+  return index, warp_lib.keys_cubic(s[..., None] - pos)
+
+
+def _dense_axis(u, scale, n_out):
+  """[B, n_in, X] -> [B, n_out, X] with a dense [n_out, n_in] matrix."""
+  index, weight = _taps(scale, tf.shape(u)[1], n_out)
+  matrix = tf.reduce_sum(
+      tf.one_hot(index, tf.shape(u)[1]) * weight[..., None], axis=2)
+  return tf.matmul(matrix, u)
+
+
+def _taps_axis(u, scale, n_out):
+  index, weight = _taps(scale, tf.shape(u)[1], n_out)
+  gathered = tf.gather(u, index, axis=1, batch_dims=1)     # [B, n_out, 4, X]
+  return tf.reduce_sum(gathered * weight[..., None], axis=2)
+
+
+def _band_axis(u, scale, n_out, block=16):
+  """Blocks of `block` output rows, each a matmul with a gathered window."""
+  n_in = tf.shape(u)[1]
+  batch = tf.shape(u)[0]
+  blocks = (n_out + block - 1) // block
+  index, weight = _taps(scale, n_in, blocks * block)
+  window = tf.minimum(tf.cast(tf.math.ceil(
+      (block - 1) / tf.reduce_min(scale)), tf.int32) + 5, n_in)
+  index = tf.reshape(index, [batch, blocks, block, 4])
+  weight = tf.reshape(weight, [batch, blocks, block, 4])
+  start = tf.clip_by_value(index[:, :, 0, 0], 0, n_in - window)
+  local = tf.one_hot(index - start[:, :, None, None], window)
+  matrix = tf.reduce_sum(local * weight[..., None], axis=3)
+  rows = tf.gather(u, start[..., None] + tf.range(window), axis=1,
+                   batch_dims=1)                           # [B, nb, win, X]
+  v = tf.reshape(tf.matmul(matrix, rows), [batch, blocks * block, -1])
+  return v[:, :n_out]
+
+
+def _separable(axis_fn, x, scale, out_h, out_w):
+  """Rows with `axis_fn`, transpose, columns, transpose back."""
+  b, h, w, c = (tf.shape(x)[i] for i in range(4))
+  v = axis_fn(tf.reshape(x, [b, h, w * c]), scale, out_h)
+  v = tf.transpose(tf.reshape(v, [b, out_h, w, c]), [0, 2, 1, 3])
+  v = axis_fn(tf.reshape(v, [b, w, out_h * c]), scale, out_w)
+  return tf.transpose(tf.reshape(v, [b, out_w, out_h, c]), [0, 2, 1, 3])
+
+
+ALTERNATIVES = {"dense": _dense_axis, "band": _band_axis, "taps": _taps_axis}
+
+
+# ----------------------------------------------------------------------------
+
+def _functions(size, alternatives):
+  """name -> tf.function(x, m, g) for one output size."""
+  warp = warp_lib.BicubicWarp()
+  fns = {"resize_forward": lambda x, m, g: tf.image.resize(
+      x, size, method="bicubic")}
+  impls = {"warp": lambda x, m: warp(x, m, output_size=size)}
+  if alternatives:
+    for name, axis_fn in ALTERNATIVES.items():
+      impls[name] = (lambda x, m, axis_fn=axis_fn: _separable(
+          axis_fn, x, m, *size))
+  for name, impl in impls.items():
+    fns[name + "_forward"] = lambda x, m, g, impl=impl: impl(x, m)
+
+    def forward_backward(x, m, g, impl=impl):
+      with tf.GradientTape() as tape:
+        tape.watch([x, m])
+        y = impl(x, m)
+      return tape.gradient(y, [x, m], output_gradients=g)
+
+    fns[name + "_forward_backward"] = forward_backward
+  return {k: tf.function(v) for k, v in fns.items()}
+
+
+def _time_interleaved(fns, args, runs, warmup):
+  """Per-round wall and process-CPU milliseconds, [runs, len(fns)] each."""
+  names = list(fns)
+  for name in names:
+    for _ in range(warmup):
+      fns[name](*args)
+  wall = np.zeros((runs, len(names)))
+  cpu = np.zeros((runs, len(names)))
+  for r in range(runs):
+    for j, name in enumerate(names):
+      t0, c0 = time.perf_counter(), time.process_time()
+      fns[name](*args)   # returns once computed (CPU execution is synchronous)
+      wall[r, j] = time.perf_counter() - t0
+      cpu[r, j] = time.process_time() - c0
+  return names, wall * 1e3, cpu * 1e3
+
+
+def run_case(name, shape, size):
+  batch = shape[0]
+  x = tf.random.stateless_uniform(shape, seed=(1, 2))
+  m = tf.constant(np.linspace(0.5, 0.6, batch), tf.float32)
+  g = tf.random.stateless_normal((batch,) + size + (shape[3],), seed=(3, 4))
+  fns = _functions(size, FLAGS.alternatives)
+  names, wall, cpu = _time_interleaved(fns, (x, m, g), FLAGS.runs,
+                                       FLAGS.warmup)
+  base = names.index("resize_forward")
+  record = {"case": name, "runs": FLAGS.runs, "timings": {}}
+  for j, fn_name in enumerate(names):
+    ratio = wall[:, j] / wall[:, base]
+    record["timings"][fn_name] = {
+        "median_ms": float(np.median(wall[:, j])),
+        "median_cpu_ms": float(np.median(cpu[:, j])),
+        "ratio_to_resize": float(np.median(ratio)),
+        "ratio_to_resize_q25_q75": [float(np.percentile(ratio, 25)),
+                                    float(np.percentile(ratio, 75))],
+        "cpu_ratio_to_resize": float(np.median(cpu[:, j] / cpu[:, base])),
+    }
+  return record
+
+
+def large_child():
+  """Runs in a fresh process: time and peak RSS of the 2160x3840 warp."""
+  rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.
+  warp = warp_lib.BicubicWarp()
+  x = tf.random.stateless_uniform(LARGE_SHAPE, seed=(5, 6))
+  m = tf.constant([0.5])
+  forward = tf.function(lambda x, m: warp(x, m))
+  before = rss()
+  t0 = time.perf_counter()
+  y = forward(x, m)
+  first = time.perf_counter() - t0
+  t0 = time.perf_counter()
+  y = forward(x, m)
+  second = time.perf_counter() - t0
+  peak_forward = rss()
+  assert y.shape == LARGE_SHAPE and bool(tf.reduce_all(tf.math.is_finite(y)))
+  del y
+
+  @tf.function
+  def forward_backward(x, m):
+    with tf.GradientTape() as tape:
+      tape.watch([x, m])
+      y = warp(x, m)
+    return tape.gradient(y, [x, m], output_gradients=tf.ones_like(y))
+
+  t0 = time.perf_counter()
+  dx, dm = forward_backward(x, m)
+  fb = time.perf_counter() - t0
+  assert bool(tf.math.is_finite(dm[0])) and dx.shape == LARGE_SHAPE
+  input_mb = np.prod(LARGE_SHAPE) * 4 / 2**20
+  return {
+      "shape": list(LARGE_SHAPE), "scale": 0.5, "output": "full canvas",
+      "input_mb": float(input_mb),
+      "forward_first_call_s": first, "forward_s": second,
+      "forward_backward_first_call_s": fb,
+      "rss_before_mb": before, "peak_rss_forward_mb": peak_forward,
+      "peak_rss_forward_backward_mb": rss(),
+  }
+
+
+def run_large():
+  out = subprocess.run(
+      [sys.executable, "-m", "benchmarks.warp", "--large_child"],
+      capture_output=True, text=True, check=True,
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+  return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv):
+  del argv
+  if FLAGS.large_child:
+    print(json.dumps(large_child()))
+    return
+  results = {
+      "command": " ".join(["python -m benchmarks.warp"] + sys.argv[1:]),
+      "tensorflow": tf.__version__, "machine": platform.machine(),
+      "cpu_count": os.cpu_count(), "load_average_start": os.getloadavg(),
+      "cases": [],
+  }
+  for name, shape, size in CASES:
+    record = run_case(name, shape, size)
+    results["cases"].append(record)
+    t = record["timings"]
+    line = [f"{name}: resize {t['resize_forward']['median_ms']:.2f} ms"]
+    for fn_name, v in t.items():
+      if fn_name != "resize_forward":
+        line.append(f"{fn_name} {v['median_ms']:.2f} ms "
+                    f"(x{v['ratio_to_resize']:.2f}, cpu "
+                    f"x{v['cpu_ratio_to_resize']:.2f})")
+    print("\n  ".join(line))
+  if FLAGS.large:
+    results["large"] = run_large()
+    big = results["large"]
+    print(f"2160x3840x3 full canvas, M=0.5: forward {big['forward_s']:.2f} s "
+          f"(first call {big['forward_first_call_s']:.2f} s), "
+          f"forward+backward {big['forward_backward_first_call_s']:.2f} s; "
+          f"peak RSS {big['peak_rss_forward_mb']:.0f} MB forward, "
+          f"{big['peak_rss_forward_backward_mb']:.0f} MB with backward "
+          f"(before: {big['rss_before_mb']:.0f} MB; input "
+          f"{big['input_mb']:.0f} MB)")
+  results["load_average_end"] = os.getloadavg()
+  _io.atomic_write_text(FLAGS.output, json.dumps(results, indent=1) + "\n")
+  logging.info("Wrote %s", FLAGS.output)
+
+
+if __name__ == "__main__":
+  app.run(main)

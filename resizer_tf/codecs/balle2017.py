@@ -1,0 +1,167 @@
+"""Ballé, Laparra, Simoncelli, "End-to-end Optimized Image Compression" (ICLR 2017).
+
+As re-implemented by tensorflow-compression (models/bls2017.py), which is the
+Ballé17 codec of Resize-Compress (Chen et al., Sec. IV-A, NOTES.md §4):
+  analysis  g_a: SignalConv 9x9/4 + GDN, 5x5/2 + GDN, 5x5/2 (no bias);
+  synthesis g_s: the mirror with IGDN, transposed convolutions, 9x9/4 -> 3;
+  prior: `tfc.NoisyDeepFactorized` per channel in a
+  `ContinuousBatchedEntropyModel` (coding_rank=3 when coding).
+Images are in [0, 1] (tfc's reference scales uint8 by 1/255 first, so the
+transforms see the same range). The reconstruction is not clipped.
+
+`_FactorizedPriorCodec` is shared with `Balle2018Factorized` (balle2018.py).
+"""
+import tensorflow as tf
+import tensorflow_compression as tfc
+
+from resizer_tf import _validation
+from resizer_tf.codecs import _entropy
+from resizer_tf.codecs import base
+
+
+def signal_conv(filters, kernel, stride, down, activation=None, use_bias=True,
+                name=None, **kwargs):
+  """tfc `SignalConv2D` with the settings of tfc's bls2017/bmshj2018.
+
+  Downsampling layers are correlations (`corr=True`, `strides_down`),
+  upsampling layers transposed convolutions (`corr=False`, `strides_up`),
+  all with "same_zeros" padding: the padding does not depend on the input
+  size, so a layer on a zero-padded crop equals the layer on the full
+  zero-masked tensor inside the crop (what `valid_size` relies on).
+  """
+  stride_kwargs = ({"corr": True, "strides_down": stride} if down else
+                   {"corr": False, "strides_up": stride})
+  return tfc.SignalConv2D(
+      filters, (kernel, kernel), padding="same_zeros", use_bias=use_bias,
+      activation=activation, name=name, **stride_kwargs, **kwargs)
+
+
+def gdn(name, inverse=False):
+  return tfc.GDN(inverse=inverse, name=name)
+
+
+class _FactorizedPriorCodec(base.LearnedCodec):
+  """y = g_a(x), factorized prior on y, x_hat = g_s(y_hat)."""
+
+  #: Number of strings `compress` returns.
+  num_strings = 1
+
+  def __init__(self, num_filters, num_latent, offset_heuristic=True,
+               **kwargs):
+    super().__init__(**kwargs)
+    self.num_filters = int(num_filters)
+    self.num_latent = int(num_latent)
+    if self.num_filters < 1 or self.num_latent < 1:
+      raise ValueError(
+          "`num_filters` and `num_latent` must be >= 1; received "
+          f"{num_filters}, {num_latent}.")
+    self.offset_heuristic = bool(offset_heuristic)
+    self.analysis = tf.keras.Sequential(self._analysis_layers(),
+                                        name="analysis")
+    self.synthesis = tf.keras.Sequential(self._synthesis_layers(),
+                                         name="synthesis")
+    self.entropy_bottleneck = _entropy.FactorizedBottleneck(
+        self.num_latent, offset_heuristic=self.offset_heuristic,
+        name="entropy_bottleneck")
+    # Create every variable now, so weights can be loaded before a call.
+    self.analysis.build((None, None, None, 3))
+    self.synthesis.build((None, None, None, self.num_latent))
+
+  def _analysis_layers(self):
+    raise NotImplementedError
+
+  def _synthesis_layers(self):
+    raise NotImplementedError
+
+  def call(self, x, training=None, valid_size=None):
+    """Returns (x_hat [B, H, W, 3] float32, bits [B] float32). See base.py."""
+    x, _ = _validation.check_image_batch(x, "x", channels=3)
+    y = self.analysis(x)
+    mask = None
+    if valid_size is not None:
+      valid_size = base.check_valid_size(valid_size, x)
+      mask = base.valid_latent_mask(valid_size, self.stride, tf.shape(y))
+    y_hat, bits = self.entropy_bottleneck(y, training=training,
+                                          valid_mask=mask)
+    x_hat = self.synthesis(tf.cast(y_hat, self.compute_dtype))
+    x_hat = x_hat[:, :tf.shape(x)[1], :tf.shape(x)[2], :]
+    return tf.cast(x_hat, tf.float32), bits
+
+  def prepare_for_coding(self):
+    """Builds the range-coding tables from the trained prior (eagerly)."""
+    self.entropy_bottleneck.prepare_for_coding()
+
+  def compress(self, x):
+    """[1, H, W, 3] in [0, 1] -> [y string]; H, W multiples of 16."""
+    x = base.check_compress_input(x, self.size_multiple)
+    with tf.device("/cpu:0"):
+      y = self.analysis(tf.cast(x, self.compute_dtype))
+      strings = self.entropy_bottleneck.compress(y)
+    return [strings[0]]
+
+  def decompress(self, strings, latent_size):
+    """[y string], int32 (h, w) of y -> x_hat [1, 16h, 16w, 3] float32."""
+    strings, latent_size = base.check_decompress_input(
+        strings, latent_size, self.num_strings)
+    with tf.device("/cpu:0"):
+      y_hat = self.entropy_bottleneck.decompress(strings[0][None],
+                                                 latent_size)
+      x_hat = self.synthesis(tf.cast(y_hat, self.compute_dtype))
+    return tf.cast(x_hat, tf.float32)
+
+  @property
+  def entropy_model_variables(self):
+    return self.entropy_bottleneck.prior_variables
+
+  def _transform_layer_variables(self):
+    return self.analysis.weights + self.synthesis.weights
+
+  # tfc keeps kernels and GDN parameters in tf.Modules, which `.keras` files
+  # skip; store them here (the priors are stored by the entropy layer).
+  def save_own_variables(self, store):
+    _entropy.save_variables(store, self._transform_layer_variables())
+
+  def load_own_variables(self, store):
+    _entropy.load_variables(store, self._transform_layer_variables(),
+                            owner=self.name)
+
+  def get_config(self):
+    return {"name": self.name, "trainable": self.trainable,
+            "num_filters": self.num_filters,
+            "offset_heuristic": self.offset_heuristic}
+
+
+@tf.keras.utils.register_keras_serializable(package="resizer_tf")
+class Balle2017(_FactorizedPriorCodec):
+  """Ballé17 (ICLR 2017) as in tfc's bls2017; see the module docstring.
+
+  Args:
+    num_filters: channels of every hidden layer and of y (bls2017: 128).
+    offset_heuristic: quantise y to the prior's median plus an integer (tfc's
+      default, True); False rounds to integers.
+  """
+
+  codec_name = "balle2017"
+  codec_id = 1
+  stride = 16
+  size_multiple = 16
+
+  def __init__(self, num_filters=128, offset_heuristic=True, **kwargs):
+    super().__init__(num_filters, num_filters,
+                     offset_heuristic=offset_heuristic, **kwargs)
+
+  def _analysis_layers(self):
+    n = self.num_filters
+    return [
+        signal_conv(n, 9, 4, True, gdn("gdn_0"), name="layer_0"),
+        signal_conv(n, 5, 2, True, gdn("gdn_1"), name="layer_1"),
+        signal_conv(n, 5, 2, True, None, use_bias=False, name="layer_2"),
+    ]
+
+  def _synthesis_layers(self):
+    n = self.num_filters
+    return [
+        signal_conv(n, 5, 2, False, gdn("igdn_0", True), name="layer_0"),
+        signal_conv(n, 5, 2, False, gdn("igdn_1", True), name="layer_1"),
+        signal_conv(3, 9, 4, False, None, name="layer_2"),
+    ]

@@ -1,0 +1,235 @@
+"""Ballé, Minnen, Singh, Hwang, Johnston, "Variational Image Compression with
+a Scale Hyperprior" (ICLR 2018), as re-implemented by tensorflow-compression
+(models/bmshj2018.py); the Ballé18 codecs of Resize-Compress (NOTES.md §4).
+
+Transforms (all SignalConv 5x5, "same_zeros" padding):
+  g_a: N /2 GDN, N /2 GDN, N /2 GDN, M /2          (y: M channels, stride 16)
+  g_s: N x2 IGDN, N x2 IGDN, N x2 IGDN, 3 x2
+  h_a on |y|: N 3x3/1 ReLU, N /2 ReLU, N /2 (no bias)      (z: stride 64)
+  h_s: N x2 ReLU, N x2 ReLU, M 3x3/1 -> scale indexes of y
+tfc's bmshj2018 uses one filter count for every layer; N (num_filters) and
+M (num_latent) are separated as in the paper's Fig. 4 and CompressAI. The
+defaults N=128, M=192 are CompressAI's low-rate setting; its high-rate
+setting is N=192, M=320 (pass them as arguments).
+
+`Balle2018Factorized` is these g_a/g_s with Ballé17's factorized prior on y
+(Ballé et al. 2018's "factorized prior" baseline).
+"""
+import tensorflow as tf
+
+from resizer_tf import _validation
+from resizer_tf.codecs import _entropy
+from resizer_tf.codecs import base
+from resizer_tf.codecs.balle2017 import _FactorizedPriorCodec
+from resizer_tf.codecs.balle2017 import gdn
+from resizer_tf.codecs.balle2017 import signal_conv
+
+
+def _analysis_layers(n, m):
+  return [
+      signal_conv(n, 5, 2, True, gdn("gdn_0"), name="layer_0"),
+      signal_conv(n, 5, 2, True, gdn("gdn_1"), name="layer_1"),
+      signal_conv(n, 5, 2, True, gdn("gdn_2"), name="layer_2"),
+      signal_conv(m, 5, 2, True, None, name="layer_3"),
+  ]
+
+
+def _synthesis_layers(n):
+  return [
+      signal_conv(n, 5, 2, False, gdn("igdn_0", True), name="layer_0"),
+      signal_conv(n, 5, 2, False, gdn("igdn_1", True), name="layer_1"),
+      signal_conv(n, 5, 2, False, gdn("igdn_2", True), name="layer_2"),
+      signal_conv(3, 5, 2, False, None, name="layer_3"),
+  ]
+
+
+def _check_filters(num_filters, num_latent):
+  if int(num_filters) < 1 or int(num_latent) < 1:
+    raise ValueError(
+        "`num_filters` and `num_latent` must be >= 1; received "
+        f"{num_filters}, {num_latent}.")
+
+
+@tf.keras.utils.register_keras_serializable(package="resizer_tf")
+class Balle2018Factorized(_FactorizedPriorCodec):
+  """Ballé18 transforms with the factorized prior; see module docstring.
+
+  Args:
+    num_filters: N, hidden channels (default 128; 192 for high rates).
+    num_latent: M, channels of y (default 192; 320 for high rates).
+    offset_heuristic: as in `Balle2017`.
+  """
+
+  codec_name = "balle2018_factorized"
+  codec_id = 2
+  stride = 16
+  size_multiple = 16
+
+  def __init__(self, num_filters=128, num_latent=192, offset_heuristic=True,
+               **kwargs):
+    super().__init__(num_filters, num_latent,
+                     offset_heuristic=offset_heuristic, **kwargs)
+
+  def _analysis_layers(self):
+    return _analysis_layers(self.num_filters, self.num_latent)
+
+  def _synthesis_layers(self):
+    return _synthesis_layers(self.num_filters)
+
+  def get_config(self):
+    config = super().get_config()
+    config["num_latent"] = self.num_latent
+    return config
+
+
+@tf.keras.utils.register_keras_serializable(package="resizer_tf")
+class Balle2018Hyperprior(base.LearnedCodec):
+  """Ballé18 with the scale hyperprior; see the module docstring.
+
+  z = h_a(|y|) is coded with a factorized prior; y with zero-mean Gaussians
+  whose scales are indexed by h_s(z_hat) (`_entropy.GaussianConditional`).
+  `compress` returns [y string, z string].
+
+  Args:
+    num_filters: N (default 128; 192 for high rates).
+    num_latent: M, channels of y (default 192; 320 for high rates).
+    num_scales, scale_min, scale_max: the scale table (bmshj2018: 64 scales
+      log-spaced from 0.11 to 256).
+    offset_heuristic: quantise z to its prior's median plus an integer (tfc's
+      default, True).
+  """
+
+  codec_name = "balle2018_hyperprior"
+  codec_id = 3
+  stride = 16
+  size_multiple = 64
+  #: Extra downsampling of z relative to y.
+  hyper_stride = 4
+  num_strings = 2
+
+  def __init__(self, num_filters=128, num_latent=192, num_scales=64,
+               scale_min=0.11, scale_max=256., offset_heuristic=True,
+               **kwargs):
+    super().__init__(**kwargs)
+    _check_filters(num_filters, num_latent)
+    self.num_filters = int(num_filters)
+    self.num_latent = int(num_latent)
+    self.offset_heuristic = bool(offset_heuristic)
+    n, m = self.num_filters, self.num_latent
+    self.analysis = tf.keras.Sequential(_analysis_layers(n, m),
+                                        name="analysis")
+    self.synthesis = tf.keras.Sequential(_synthesis_layers(n),
+                                         name="synthesis")
+    self.hyper_analysis = tf.keras.Sequential([
+        signal_conv(n, 3, 1, True, tf.nn.relu, name="layer_0"),
+        signal_conv(n, 5, 2, True, tf.nn.relu, name="layer_1"),
+        signal_conv(n, 5, 2, True, None, use_bias=False, name="layer_2"),
+    ], name="hyper_analysis")
+    # bmshj2018 parameterises these kernels directly ("variable").
+    self.hyper_synthesis = tf.keras.Sequential([
+        signal_conv(n, 5, 2, False, tf.nn.relu, name="layer_0",
+                    kernel_parameter="variable"),
+        signal_conv(n, 5, 2, False, tf.nn.relu, name="layer_1",
+                    kernel_parameter="variable"),
+        signal_conv(m, 3, 1, False, None, name="layer_2",
+                    kernel_parameter="variable"),
+    ], name="hyper_synthesis")
+    self.hyperprior = _entropy.FactorizedBottleneck(
+        n, offset_heuristic=self.offset_heuristic, name="hyperprior")
+    self.conditional = _entropy.GaussianConditional(
+        num_scales, scale_min, scale_max, name="conditional")
+    self.analysis.build((None, None, None, 3))
+    self.synthesis.build((None, None, None, m))
+    self.hyper_analysis.build((None, None, None, m))
+    self.hyper_synthesis.build((None, None, None, n))
+
+  def _hyper_latent(self, y):
+    """z = h_a(|y|); y float32, z float32."""
+    return tf.cast(self.hyper_analysis(tf.cast(tf.abs(y), self.compute_dtype)),
+                   tf.float32)
+
+  def _scale_indexes(self, z_hat, y_shape):
+    """h_s(z_hat) cropped to y's spatial size, float32."""
+    indexes = self.hyper_synthesis(tf.cast(z_hat, self.compute_dtype))
+    return tf.cast(indexes[:, :y_shape[1], :y_shape[2], :], tf.float32)
+
+  def call(self, x, training=None, valid_size=None):
+    """Returns (x_hat [B, H, W, 3] float32, bits [B] float32). See base.py.
+
+    With `valid_size`, y outside ceil(valid / 16) is zeroed before h_a (the
+    hyper-analysis then sees what it would see on the cropped latent), z
+    outside ceil(valid / 64) costs no bits and is zeroed before h_s, and y
+    outside costs no bits and is zeroed before g_s.
+    """
+    x, _ = _validation.check_image_batch(x, "x", channels=3)
+    y = tf.cast(self.analysis(x), tf.float32)
+    mask_y = mask_z = None
+    if valid_size is not None:
+      valid_size = base.check_valid_size(valid_size, x)
+      mask_y = base.valid_latent_mask(valid_size, self.stride, tf.shape(y))
+      y *= mask_y
+    z = self._hyper_latent(y)
+    if valid_size is not None:
+      mask_z = base.valid_latent_mask(
+          valid_size, self.stride * self.hyper_stride, tf.shape(z))
+    z_hat, z_bits = self.hyperprior(z, training=training, valid_mask=mask_z)
+    indexes = self._scale_indexes(z_hat, tf.shape(y))
+    y_hat, y_bits = self.conditional(y, indexes, training=training,
+                                     valid_mask=mask_y)
+    x_hat = self.synthesis(tf.cast(y_hat, self.compute_dtype))
+    x_hat = x_hat[:, :tf.shape(x)[1], :tf.shape(x)[2], :]
+    return tf.cast(x_hat, tf.float32), y_bits + z_bits
+
+  def prepare_for_coding(self):
+    """Builds the range-coding tables of z's prior and y's scale table."""
+    self.hyperprior.prepare_for_coding()
+    self.conditional.prepare_for_coding()
+
+  def compress(self, x):
+    """[1, H, W, 3] in [0, 1] -> [y string, z string]; H, W multiples of 64."""
+    x = base.check_compress_input(x, self.size_multiple)
+    with tf.device("/cpu:0"):
+      y = tf.cast(self.analysis(tf.cast(x, self.compute_dtype)), tf.float32)
+      z = self._hyper_latent(y)
+      z_hat = self.hyperprior.quantize(z)
+      indexes = self._scale_indexes(z_hat, tf.shape(y))
+      y_strings = self.conditional.compress(y, indexes)
+      z_strings = self.hyperprior.compress(z)
+    return [y_strings[0], z_strings[0]]
+
+  def decompress(self, strings, latent_size):
+    """[y string, z string], int32 (h, w) of y -> x_hat [1, 16h, 16w, 3]."""
+    strings, latent_size = base.check_decompress_input(
+        strings, latent_size, self.num_strings)
+    with tf.device("/cpu:0"):
+      z_size = -(-latent_size // self.hyper_stride)
+      z_hat = self.hyperprior.decompress(strings[1][None], z_size)
+      indexes = self._scale_indexes(
+          z_hat, tf.concat([[1], latent_size, [self.num_latent]], 0))
+      y_hat = self.conditional.decompress(strings[0][None], indexes)
+      x_hat = self.synthesis(tf.cast(y_hat, self.compute_dtype))
+    return tf.cast(x_hat, tf.float32)
+
+  @property
+  def entropy_model_variables(self):
+    return self.hyperprior.prior_variables
+
+  def _transform_layer_variables(self):
+    return (self.analysis.weights + self.synthesis.weights +
+            self.hyper_analysis.weights + self.hyper_synthesis.weights)
+
+  # As in `Balle2017`: `.keras` files skip tfc's tf.Module variables.
+  def save_own_variables(self, store):
+    _entropy.save_variables(store, self._transform_layer_variables())
+
+  def load_own_variables(self, store):
+    _entropy.load_variables(store, self._transform_layer_variables(),
+                            owner=self.name)
+
+  def get_config(self):
+    return {"name": self.name, "trainable": self.trainable,
+            "num_filters": self.num_filters, "num_latent": self.num_latent,
+            "num_scales": self.conditional.num_scales,
+            "scale_min": self.conditional.scale_min,
+            "scale_max": self.conditional.scale_max,
+            "offset_heuristic": self.offset_heuristic}

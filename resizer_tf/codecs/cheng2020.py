@@ -1,0 +1,535 @@
+"""Cheng20: learned image compression with a discretized Gaussian mixture.
+
+Cheng, Sun, Takeuchi, Katto, "Learned Image Compression with Discretized
+Gaussian Mixture Likelihoods and Attention Modules", CVPR 2020, the "anchor"
+variant used by Resize-Compress (Chen et al., Sec. IV, Table II, footnote 2).
+Layer by layer it follows the network figure of the paper as released by the
+authors (TF1 code, NOTES.md §4):
+
+  g_a: ResBlockStride(3->N) RB ResBlockStride Attention RB ResBlockStride RB
+       conv3x3/2 (no bias) Attention                         (y: stride 16)
+  g_s: Attention RB ResBlockUp RB ResBlockUp Attention RB ResBlockUp RB
+       sub-pixel conv3x3 -> 3
+  h_a: conv3x3 lrelu, conv3x3 lrelu, conv3x3/2 lrelu, conv3x3 lrelu,
+       conv3x3/2                                              (z: stride 64)
+  h_s: conv3x3 lrelu, conv3x3 x2 lrelu, conv3x3 (1.5N) lrelu,
+       conv3x3 x2 (1.5N) lrelu, conv3x3 (2N)
+  context: 5x5 masked conv (type A), 2N outputs
+  entropy parameters: 1x1 convs 640 lrelu, 640 lrelu, 3KN (no bias) on
+       concat(context, h_s) -> per latent K weights (softmax), means, scales
+       (abs, lower-bounded).
+
+The rate of y is the discretized mixture likelihood (paper Sec. "Discretized
+Gaussian Mixture Likelihoods"), -log2 sum_k w_k [Phi((y+.5-mu_k)/s_k) -
+Phi((y-.5-mu_k)/s_k)], with uniform noise during training; z is coded under
+`tfc.NoisyDeepFactorized` in `tfc.ContinuousBatchedEntropyModel`.
+
+Quantisation: y is clipped to [-255, 256] (authors' release) and rounded to
+the nearest integer (plain rounding, as the authors' release), z is rounded
+to the nearest integer (no offset heuristic). `call(training=False)` and
+`compress` therefore quantise identically.
+
+Coding: the decoder runs the context model serially in raster order inside a
+`tf.while_loop`; the encoder runs the very same per-position computation (same
+ops, same shapes, same inputs) so both derive bit-identical mixture
+parameters. Each symbol is binarised and range coded with
+tensorflow-compression's fixed-table coder (`_mixture_coding`).
+"""
+import math
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_compression as tfc
+
+from resizer_tf import _validation
+from resizer_tf.codecs import _mixture_coding
+from resizer_tf.codecs import base
+
+_register = tf.keras.utils.register_keras_serializable(package="resizer_tf")
+
+
+def _lrelu(x):
+  # tf.nn.leaky_relu's default slope 0.2, as in the authors' TF release.
+  return tf.nn.leaky_relu(x)
+
+
+def _conv(filters, kernel, down=1, up=1, activation=None, use_bias=True,
+          name=None):
+  """SignalConv2D with zero "same" padding (the authors' building block)."""
+  return tfc.SignalConv2D(
+      filters, (kernel, kernel), corr=up == 1, strides_down=down,
+      strides_up=up, padding="same_zeros", use_bias=use_bias,
+      activation=activation, name=name)
+
+
+class _FiltersLayer(tf.keras.layers.Layer):
+  """Base of the blocks below: one `filters` argument, serialised."""
+
+  def __init__(self, filters, **kwargs):
+    super().__init__(**kwargs)
+    self.filters = int(filters)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(filters=self.filters)
+    return config
+
+
+@_register
+class ResidualUnit(_FiltersLayer):
+  """Residual bottleneck unit of the attention module: 1x1 (N/2) ReLU,
+  3x3 (N/2) ReLU, 1x1 (N), plus the input."""
+
+  def __init__(self, filters, **kwargs):
+    super().__init__(filters, **kwargs)
+    half = self.filters // 2
+    self.conv1 = _conv(half, 1, activation=tf.nn.relu, name="conv1")
+    self.conv2 = _conv(half, 3, activation=tf.nn.relu, name="conv2")
+    self.conv3 = _conv(self.filters, 1, name="conv3")
+
+  def call(self, x):
+    return x + self.conv3(self.conv2(self.conv1(x)))
+
+
+@_register
+class AttentionModule(_FiltersLayer):
+  """Simplified attention module (paper Sec. "Simplified Attention Module").
+
+  Trunk: 3 residual units. Mask: 3 residual units, 1x1 conv, sigmoid.
+  Output: x + trunk(x) * mask(x).
+  """
+
+  def __init__(self, filters, **kwargs):
+    super().__init__(filters, **kwargs)
+    self.trunk = [ResidualUnit(self.filters, name=f"trunk_{i}")
+                  for i in range(3)]
+    self.mask = [ResidualUnit(self.filters, name=f"mask_{i}")
+                 for i in range(3)]
+    self.mask_conv = _conv(self.filters, 1, name="mask_conv")
+
+  def call(self, x):
+    trunk = x
+    for unit in self.trunk:
+      trunk = unit(trunk)
+    mask = x
+    for unit in self.mask:
+      mask = unit(mask)
+    return x + trunk * tf.sigmoid(self.mask_conv(mask))
+
+
+@_register
+class ResidualBlock(_FiltersLayer):
+  """conv3x3 LeakyReLU, conv3x3 LeakyReLU, plus the input."""
+
+  def __init__(self, filters, **kwargs):
+    super().__init__(filters, **kwargs)
+    self.conv1 = _conv(self.filters, 3, activation=_lrelu, name="conv1")
+    self.conv2 = _conv(self.filters, 3, activation=_lrelu, name="conv2")
+
+  def call(self, x):
+    return x + self.conv2(self.conv1(x))
+
+
+@_register
+class ResidualBlockWithStride(_FiltersLayer):
+  """conv3x3/2 LeakyReLU, conv3x3 GDN, plus a 1x1/2 conv shortcut."""
+
+  def __init__(self, filters, **kwargs):
+    super().__init__(filters, **kwargs)
+    self.conv1 = _conv(self.filters, 3, down=2, activation=_lrelu,
+                       name="conv1")
+    self.conv2 = _conv(self.filters, 3, activation=tfc.GDN(name="gdn"),
+                       name="conv2")
+    self.shortcut = _conv(self.filters, 1, down=2, name="shortcut")
+
+  def call(self, x):
+    return self.conv2(self.conv1(x)) + self.shortcut(x)
+
+
+@_register
+class SubpixelConv2D(_FiltersLayer):
+  """Sub-pixel upsampling by 2: conv to 4 x filters, activation, depth-to-space."""
+
+  def __init__(self, filters, kernel_size=3, activation=None, **kwargs):
+    super().__init__(filters, **kwargs)
+    self.kernel_size = int(kernel_size)
+    self.activation = tf.keras.activations.get(activation)
+    self.conv = _conv(4 * self.filters, self.kernel_size,
+                      activation=self.activation, name="conv")
+
+  def call(self, x):
+    return tf.nn.depth_to_space(self.conv(x), 2)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(kernel_size=self.kernel_size,
+                  activation=tf.keras.activations.serialize(self.activation))
+    return config
+
+
+@_register
+class ResidualBlockUpsample(_FiltersLayer):
+  """Sub-pixel conv3x3 x2 LeakyReLU, conv3x3 IGDN, plus a sub-pixel 1x1 shortcut."""
+
+  def __init__(self, filters, **kwargs):
+    super().__init__(filters, **kwargs)
+    self.up = SubpixelConv2D(self.filters, 3, activation=tf.nn.leaky_relu,
+                             name="up")
+    self.conv = _conv(self.filters, 3,
+                      activation=tfc.GDN(inverse=True, name="igdn"),
+                      name="conv")
+    self.shortcut = SubpixelConv2D(self.filters, 1, name="shortcut")
+
+  def call(self, x):
+    return self.conv(self.up(x)) + self.shortcut(x)
+
+
+@_register
+class MaskedConv2D(tf.keras.layers.Conv2D):
+  """Causal ("type A") convolution of the context model, zero "same" padding.
+
+  The kernel is multiplied by a mask that keeps only the positions strictly
+  before the centre in raster order (rows above, and the left part of the
+  centre row), so the output at (i, j) sees y_hat only at positions already
+  decoded when (i, j) is decoded.
+  """
+
+  def __init__(self, filters, kernel_size=5, **kwargs):
+    padding = kwargs.pop("padding", "same")
+    strides = kwargs.pop("strides", (1, 1))
+    if padding != "same" or tuple(np.broadcast_to(strides, 2)) != (1, 1):
+      raise ValueError(
+          "MaskedConv2D is a stride-1, 'same'-padded convolution; received "
+          f"padding={padding!r}, strides={strides!r}.")
+    super().__init__(filters, kernel_size, padding="same", **kwargs)
+    if any(k % 2 == 0 for k in self.kernel_size):
+      raise ValueError(
+          f"MaskedConv2D needs an odd kernel size; received {kernel_size}.")
+
+  def build(self, input_shape):
+    super().build(input_shape)
+    kh, kw = self.kernel_size
+    mask = np.zeros((kh, kw, 1, 1), np.float32)
+    mask[:kh // 2] = 1
+    mask[kh // 2, :kw // 2] = 1
+    self._mask = tf.constant(mask)
+
+  @property
+  def num_causal_positions(self):
+    kh, kw = self.kernel_size
+    return (kh // 2) * kw + kw // 2
+
+  def convolution_op(self, inputs, kernel):
+    return super().convolution_op(inputs, kernel * tf.cast(self._mask,
+                                                           kernel.dtype))
+
+  def causal_context(self, patch):
+    """The output at the centre of one kernel-sized `patch` [kh, kw, C].
+
+    Only the causal positions enter the product (they come first in raster
+    order), so what the patch holds at the centre and after it is ignored.
+    Returns [1, filters].
+    """
+    kh, kw = self.kernel_size
+    channels = int(self.kernel.shape[-2])
+    n = self.num_causal_positions * channels
+    flat = tf.reshape(tf.cast(patch, self.compute_dtype), [1, kh * kw * channels])
+    kernel = tf.reshape(tf.cast(self.kernel, self.compute_dtype),
+                        [kh * kw * channels, self.filters])
+    out = tf.matmul(flat[:, :n], kernel[:n])
+    if self.use_bias:
+      out += tf.cast(self.bias, self.compute_dtype)
+    return out
+
+  def get_config(self):
+    config = super().get_config()
+    for key in ("padding", "strides", "dilation_rate", "groups"):
+      config.pop(key, None)
+    return config
+
+
+@_register
+class Cheng2020(base.LearnedCodec):
+  """Cheng et al. (CVPR 2020) anchor with a K-component Gaussian mixture.
+
+  Args:
+    num_filters: N, channels of every transform and of y and z (the paper
+      uses 128 at low and 192 at high rates). Must be even.
+    num_mixtures: K, Gaussian components per latent (paper: 3).
+    entropy_hidden: width of the two hidden 1x1 layers of the entropy
+      parameter network (authors' release: 640 for N = 128 and 192).
+    scale_lower_bound: floor on the component scales after abs (not in the
+      paper, whose release uses abs only; 0.11 is tensorflow-compression's and
+      CompressAI's scale floor and keeps the CDFs finite).
+    likelihood_bound: floor on each latent's likelihood in the rate
+      (authors' release: 1e-6).
+  """
+
+  codec_name = "cheng2020"
+  codec_id = 4
+  stride = 16
+  size_multiple = 64
+
+  def __init__(self, num_filters=128, num_mixtures=3, entropy_hidden=640,
+               scale_lower_bound=0.11, likelihood_bound=1e-6, **kwargs):
+    super().__init__(**kwargs)
+    for value, name in ((num_filters, "num_filters"),
+                        (num_mixtures, "num_mixtures"),
+                        (entropy_hidden, "entropy_hidden")):
+      if (not isinstance(value, (int, np.integer)) or isinstance(value, bool)
+          or value < 1):
+        raise ValueError(f"`{name}` must be a positive int; received "
+                         f"{value!r}.")
+    if num_filters % 2:
+      raise ValueError("`num_filters` must be even (the attention units use "
+                       f"N/2 and h_s uses 1.5N); received {num_filters}.")
+    if not 0 < scale_lower_bound < np.inf:
+      raise ValueError("`scale_lower_bound` must be finite and > 0; received "
+                       f"{scale_lower_bound!r}.")
+    if not 0 < likelihood_bound < 1:
+      raise ValueError("`likelihood_bound` must be in (0, 1); received "
+                       f"{likelihood_bound!r}.")
+    self.num_filters = n = int(num_filters)
+    self.num_mixtures = k = int(num_mixtures)
+    self.entropy_hidden = int(entropy_hidden)
+    self.scale_lower_bound = float(scale_lower_bound)
+    self.likelihood_bound = float(likelihood_bound)
+
+    self.analysis = tf.keras.Sequential([
+        ResidualBlockWithStride(n, name="rbs_0"),
+        ResidualBlock(n, name="rb_1"),
+        ResidualBlockWithStride(n, name="rbs_1"),
+        AttentionModule(n, name="attention_0"),
+        ResidualBlock(n, name="rb_2"),
+        ResidualBlockWithStride(n, name="rbs_2"),
+        ResidualBlock(n, name="rb_3"),
+        _conv(n, 3, down=2, use_bias=False, name="conv_out"),
+        AttentionModule(n, name="attention_1"),
+    ], name="analysis")
+    self.synthesis = tf.keras.Sequential([
+        AttentionModule(n, name="attention_0"),
+        ResidualBlock(n, name="rb_0"),
+        ResidualBlockUpsample(n, name="rbu_0"),
+        ResidualBlock(n, name="rb_1"),
+        ResidualBlockUpsample(n, name="rbu_1"),
+        AttentionModule(n, name="attention_1"),
+        ResidualBlock(n, name="rb_2"),
+        ResidualBlockUpsample(n, name="rbu_2"),
+        ResidualBlock(n, name="rb_3"),
+        SubpixelConv2D(3, 3, name="conv_out"),
+    ], name="synthesis")
+    self.hyper_analysis = tf.keras.Sequential([
+        _conv(n, 3, activation=_lrelu, name="conv_0"),
+        _conv(n, 3, activation=_lrelu, name="conv_1"),
+        _conv(n, 3, down=2, activation=_lrelu, name="conv_2"),
+        _conv(n, 3, activation=_lrelu, name="conv_3"),
+        _conv(n, 3, down=2, name="conv_4"),
+    ], name="hyper_analysis")
+    self.hyper_synthesis = tf.keras.Sequential([
+        _conv(n, 3, activation=_lrelu, name="conv_0"),
+        _conv(n, 3, up=2, activation=_lrelu, name="conv_1"),
+        _conv(n * 3 // 2, 3, activation=_lrelu, name="conv_2"),
+        _conv(n * 3 // 2, 3, up=2, activation=_lrelu, name="conv_3"),
+        _conv(2 * n, 3, name="conv_4"),
+    ], name="hyper_synthesis")
+    self.context_model = MaskedConv2D(2 * n, 5, name="context_model")
+    self.entropy_parameters = tf.keras.Sequential([
+        _conv(self.entropy_hidden, 1, activation=_lrelu, name="conv_0"),
+        _conv(self.entropy_hidden, 1, activation=_lrelu, name="conv_1"),
+        _conv(3 * k * n, 1, use_bias=False, name="conv_2"),
+    ], name="entropy_parameters")
+    self.hyperprior = tfc.NoisyDeepFactorized(batch_shape=[n])
+    self._binarizer = _mixture_coding.MixtureBinarizer()
+    self._z_coder = None
+    self._compress_fn = None
+    self._decompress_fn = None
+
+  # -- The model ----------------------------------------------------------
+
+  @property
+  def entropy_model_variables(self):
+    return list(self.hyperprior.trainable_variables)
+
+  def _latent(self, x):
+    """y = g_a(x), float32, clipped to the codable range."""
+    y = tf.cast(self.analysis(x), tf.float32)
+    return tf.clip_by_value(y, _mixture_coding.SYMBOL_MIN,
+                            _mixture_coding.SYMBOL_MAX)
+
+  def _hyper_features(self, z_hat, latent_hw):
+    """h_s(z_hat) cropped to the size of y (z is ceil(y / 4))."""
+    psi = self.hyper_synthesis(z_hat)
+    return psi[:, :latent_hw[0], :latent_hw[1]]
+
+  def mixture_parameters(self, context, hyper):
+    """Entropy parameters -> (weights, means, scales), each float32 [..., N, K].
+
+    Channel order of the last 1x1 layer follows the authors' release: for
+    each component k, N weight logits, N means, N scales.
+    """
+    feats = tf.concat([context, tf.cast(hyper, context.dtype)], axis=-1)
+    params = tf.cast(self.entropy_parameters(feats), tf.float32)
+    shape = tf.shape(params)
+    rank = params.shape.rank
+    params = tf.reshape(params, tf.concat(
+        [shape[:-1], [self.num_mixtures, 3, self.num_filters]], 0))
+    # [..., K, 3, N] -> [..., 3, N, K]
+    perm = list(range(rank - 1)) + [rank, rank + 1, rank - 1]
+    logits, loc, scale = tf.unstack(tf.transpose(params, perm), axis=-3)
+    weight = tf.nn.softmax(logits, axis=-1)
+    scale = tfc.lower_bound(tf.abs(scale), self.scale_lower_bound)
+    return weight, loc, scale
+
+  def mixture_bits(self, y, weight, loc, scale):
+    """-log2 of the mixture mass of [y - 1/2, y + 1/2], floored at
+    `likelihood_bound` (paper Sec. "Discretized Gaussian Mixture
+    Likelihoods"); float32, shaped like y."""
+    dist = tfc.NoisyNormalMixture(loc=loc, scale=scale, weight=weight)
+    log_p = tfc.lower_bound(dist.log_prob(y), math.log(self.likelihood_bound))
+    return log_p / -math.log(2.0)
+
+  def call(self, x, training=None, valid_size=None):
+    x, _ = _validation.check_image_batch(x, "x", channels=3)
+    training = bool(training)
+    if valid_size is not None:
+      valid_size = base.check_valid_size(valid_size, x)
+    y = self._latent(x)
+    z = tf.cast(self.hyper_analysis(y), tf.float32)
+    z_model = tfc.ContinuousBatchedEntropyModel(
+        self.hyperprior, coding_rank=1, compression=False,
+        offset_heuristic=False, bottleneck_dtype=tf.float32)
+    z_hat, z_bits = z_model(z, training=training)
+    if training:
+      y_hat = y + tf.random.uniform(tf.shape(y), -.5, .5)
+    else:
+      y_hat = tfc.round_st(y)
+    if valid_size is not None:
+      y_mask = base.valid_latent_mask(valid_size, self.stride, tf.shape(y))
+      z_mask = base.valid_latent_mask(valid_size, 4 * self.stride,
+                                      tf.shape(z))
+      y_hat *= y_mask
+      z_hat *= z_mask
+      z_bits *= z_mask[..., 0]
+    psi = self._hyper_features(z_hat, tf.shape(y)[1:3])
+    weight, loc, scale = self.mixture_parameters(
+        self.context_model(y_hat), psi)
+    y_bits = tf.reduce_sum(self.mixture_bits(y_hat, weight, loc, scale), -1)
+    if valid_size is not None:
+      y_bits *= y_mask[..., 0]
+    bits = (tf.reduce_sum(y_bits, axis=(1, 2)) +
+            tf.reduce_sum(z_bits, axis=(1, 2)))
+    x_hat = self.synthesis(y_hat)[:, :tf.shape(x)[1], :tf.shape(x)[2]]
+    return tf.cast(x_hat, tf.float32), bits
+
+  # -- Coding -------------------------------------------------------------
+
+  def prepare_for_coding(self):
+    """Builds the range-coding tables of z and the coding tf.functions.
+
+    Call again after any further training: the tables and the traced
+    functions capture the current weights of the hyperprior.
+    """
+    if not tf.executing_eagerly():
+      raise RuntimeError("`prepare_for_coding` must run eagerly.")
+    if not self.built:
+      self(tf.zeros([1, self.size_multiple, self.size_multiple, 3]))
+    self._z_coder = tfc.ContinuousBatchedEntropyModel(
+        self.hyperprior, coding_rank=3, compression=True, stateless=True,
+        offset_heuristic=False, bottleneck_dtype=tf.float32)
+    self._compress_fn = tf.function(
+        self._compress_graph,
+        input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])
+    self._decompress_fn = tf.function(
+        self._decompress_graph,
+        input_signature=[tf.TensorSpec([], tf.string),
+                         tf.TensorSpec([], tf.string),
+                         tf.TensorSpec([2], tf.int32)])
+
+  def _require_prepared(self):
+    if self._z_coder is None:
+      raise ValueError(
+          "Cheng2020: call `prepare_for_coding()` after training and before "
+          "`compress` / `decompress`.")
+
+  def compress(self, x):
+    """Codes one image [1, H, W, 3] (H, W multiples of 64).
+
+    Returns [z_string, y_string], two scalar tf.string tensors.
+    """
+    self._require_prepared()
+    x = base.check_compress_input(x, self.size_multiple)
+    return list(self._compress_fn(x))
+
+  def decompress(self, strings, latent_size):
+    """Inverts `compress`; `latent_size` = (H / 16, W / 16). Returns [1, H, W, 3]."""
+    self._require_prepared()
+    strings, latent_size = base.check_decompress_input(strings, latent_size, 2)
+    return self._decompress_fn(strings[0], strings[1], latent_size)
+
+  def _compress_graph(self, x):
+    y = self._latent(x)
+    y = tf.debugging.assert_all_finite(
+        y, "Cheng2020.compress: the latent y has NaN/Inf (diverged weights?).")
+    z = tf.cast(self.hyper_analysis(y), tf.float32)
+    z_string = self._z_coder.compress(z[0])
+    z_hat = self._z_coder.quantize(z)
+    psi = self._hyper_features(z_hat, tf.shape(y)[1:3])
+    symbols = tf.cast(tf.round(y[0]), tf.int32)
+    handle = tfc.create_range_encoder([], self._binarizer.lookup)
+    handle, _ = self._code_serially(psi[0], handle, symbols)
+    return z_string, tfc.entropy_encode_finalize(handle)
+
+  def _decompress_graph(self, z_string, y_string, latent_size):
+    z_size = -(-latent_size // 4)
+    z_hat = self._z_coder.decompress(z_string, z_size)[None]
+    psi = self._hyper_features(z_hat, latent_size)
+    handle = tfc.create_range_decoder(y_string, self._binarizer.lookup)
+    handle, y_hat = self._code_serially(psi[0], handle)
+    check = tf.debugging.assert_equal(
+        tfc.entropy_decode_finalize(handle), True,
+        message="Cheng2020.decompress: corrupt or truncated y string.")
+    with tf.control_dependencies([check]):
+      x_hat = self.synthesis(y_hat[None])
+    return tf.cast(x_hat, tf.float32)
+
+  def _code_serially(self, psi, handle, symbols=None):
+    """Runs the context model in raster order, coding (or decoding) y.
+
+    Encoder (`symbols` given) and decoder (`symbols` None) execute the same
+    per-position ops on the same buffer contents, so both compute the same
+    mixture parameters bit for bit. Returns (handle, y_hat float [h, w, N]).
+    """
+    n = self.num_filters
+    kh, kw = self.context_model.kernel_size
+    ph, pw = kh // 2, kw // 2
+    h, w = tf.shape(psi)[0], tf.shape(psi)[1]
+    dtype = self.context_model.compute_dtype
+    buf = tf.zeros([h + 2 * ph, w + 2 * pw, n], dtype)
+
+    def body(p, handle, buf):
+      i, j = p // w, p % w
+      patch = tf.slice(buf, [i, j, 0], [kh, kw, n])
+      context = self.context_model.causal_context(patch)[:, None, None]
+      hyper = tf.slice(psi, [i, j, 0], [1, 1, 2 * n])[None]
+      weight, loc, scale = (t[0, 0, 0] for t in self.mixture_parameters(
+          context, hyper))
+      if symbols is None:
+        handle, values = self._binarizer.decode(handle, weight, loc, scale)
+      else:
+        values = symbols[i, j]
+        handle = self._binarizer.encode(handle, values, weight, loc, scale)
+      buf = tf.tensor_scatter_nd_update(
+          buf, [[i + ph, j + pw]], tf.cast(values, dtype)[None])
+      return p + 1, handle, buf
+
+    _, handle, buf = tf.while_loop(
+        lambda p, *_: p < h * w, body, (tf.constant(0), handle, buf),
+        parallel_iterations=1)
+    return handle, tf.cast(buf[ph:ph + h, pw:pw + w], tf.float32)
+
+  def get_config(self):
+    return dict(name=self.name, num_filters=self.num_filters,
+                num_mixtures=self.num_mixtures,
+                entropy_hidden=self.entropy_hidden,
+                scale_lower_bound=self.scale_lower_bound,
+                likelihood_bound=self.likelihood_bound)

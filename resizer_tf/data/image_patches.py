@@ -1,0 +1,88 @@
+"""Training patches for the compression models (Chen et al., Sec. III-F).
+
+Random square crops (256 in the paper) of photos, no augmentation, images
+smaller than the crop skipped (the paper drops CLIC images under 384 px).
+Sources: a file glob, a TFDS dataset that is already on disk, or the real
+photos shipped by installed packages (`images.builtin_photo`).
+"""
+import glob as glob_lib
+
+import numpy as np
+import tensorflow as tf
+
+from resizer_tf import images
+
+
+def _decode(path, channels=3):
+  data = tf.io.read_file(path)
+  image = tf.io.decode_image(data, channels=channels, expand_animations=False)
+  return tf.image.convert_image_dtype(image, tf.uint8)
+
+
+def image_paths(pattern):
+  paths = sorted(glob_lib.glob(pattern))
+  if not paths:
+    raise ValueError(
+        f"No files match --train_glob={pattern!r}. Pass a glob of PNG/JPEG "
+        "photos, e.g. '/data/clic/train/*.png'.")
+  return paths
+
+
+def uint8_images_dataset(train_glob=None, tfds_name=None, data_dir=None,
+                         split="train", builtin=None):
+  """A dataset of uint8 [H, W, 3] images from exactly one source."""
+  sources = [s for s in (train_glob, tfds_name, builtin) if s]
+  if len(sources) != 1:
+    raise ValueError(
+        "Give exactly one image source: a file glob, a TFDS name (with "
+        "data_dir, no download) or built-in photo names.")
+  if train_glob:
+    ds = tf.data.Dataset.from_tensor_slices(image_paths(train_glob))
+    return ds.map(_decode, num_parallel_calls=tf.data.AUTOTUNE)
+  if builtin:
+    photos = [images.builtin_photo(n) for n in builtin]
+    return tf.data.Dataset.from_generator(
+        lambda: iter(photos),
+        output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  try:
+    ds = tfds.load(tfds_name, split=split, data_dir=data_dir, download=False,
+                   shuffle_files=True)
+  except Exception as e:  # TFDS raises several types for a missing dataset.
+    raise ValueError(
+        f"TFDS dataset {tfds_name!r} is not prepared under data_dir="
+        f"{data_dir!r} and nothing is downloaded at run time. Prepare it "
+        "there first (tfds build / manual_dir) or pass --train_glob.") from e
+  return ds.map(lambda d: d["image"] if isinstance(d, dict) else d)
+
+
+def patches_dataset(source, patch_size=256, batch_size=8, shuffle_buffer=256,
+                    seed=None, repeat=True):
+  """Random patch_size x patch_size crops in [0, 1], batched."""
+  ds = source.filter(lambda im: tf.reduce_min(tf.shape(im)[:2]) >= patch_size)
+  if repeat:
+    ds = ds.repeat()
+  ds = ds.shuffle(shuffle_buffer, seed=seed)
+  ds = ds.map(
+      lambda im: tf.image.random_crop(im, (patch_size, patch_size, 3),
+                                      seed=seed),
+      num_parallel_calls=tf.data.AUTOTUNE)
+  ds = ds.map(lambda im: tf.cast(im, tf.float32) / 255.)
+  return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def fixed_batch(source, patch_size, count):
+  """A deterministic batch of centre crops (for TensorBoard summaries)."""
+  crops = []
+  for im in source.take(count * 4):
+    im = im.numpy()
+    h, w = im.shape[:2]
+    if min(h, w) < patch_size:
+      continue
+    top, left = (h - patch_size) // 2, (w - patch_size) // 2
+    crops.append(im[top:top + patch_size, left:left + patch_size])
+    if len(crops) == count:
+      break
+  if not crops:
+    raise ValueError(f"No training image is at least {patch_size} px.")
+  return np.stack(crops).astype(np.float32) / 255.

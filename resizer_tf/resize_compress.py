@@ -1,0 +1,369 @@
+"""Resize-Compress (Chen et al., Sec. III, Fig. 3): resizing around a codec.
+
+    x -> ResizeParamNet -> M
+    x -> PreFilter -> Warp(M) -> codec -> Warp(1/M) -> PostFilter -> x_hat
+
+Training (Sec. III-D, Eq. 10-12; NOTES.md §4): both warps keep the full H x W
+canvas (the shrunk content sits top-left); per image only the occupied latent
+region ceil(M H / S) x ceil(M W / S) is charged, bpp is divided by the
+ORIGINAL pixel count, and the loss is  lambda * MSE + bpp  with the MSE on the
+0-255 scale (tensorflow-compression's convention; lambda = 0.01 default as in
+the authors' code). Three Adam optimizers (authors' code): transforms and
+filters, ResizeParamNet, and the entropy models' priors.
+
+Coding (our design, the authors never wrote it): M is estimated, clamped to
+[min_scale, max_scale], quantised to multiples of 1/4096 (bitstream.py) and
+the encoder warps with the quantised M, so the decoder reproduces it exactly.
+The shrunk image is cropped to its occupied region ceil(M H) x ceil(M W),
+edge-padded to a multiple of the codec's `size_multiple` (Sec. III-B), coded,
+and after decoding cropped, warped back to H x W and post-filtered.
+"""
+import tensorflow as tf
+import tensorflow_compression as tfc
+
+from resizer_tf import _validation
+from resizer_tf import bitstream
+from resizer_tf import codecs as codecs_lib
+from resizer_tf.layers import filters
+from resizer_tf.layers import resize_param_net
+from resizer_tf.layers import warp as warp_lib
+
+SCALE_ESTIMATORS = ("network", "global")
+
+
+def ceil_scaled(size, scale_q):
+  """ceil(size * q / 4096) in integer arithmetic (encoder == decoder)."""
+  size = tf.cast(size, tf.int64)
+  scale_q = tf.cast(scale_q, tf.int64)
+  d = bitstream.SCALE_DENOMINATOR
+  return tf.cast((size * scale_q + d - 1) // d, tf.int32)
+
+
+def pad_to_multiple(x, multiple):
+  """Edge-replicates the bottom/right of [B, H, W, C] to a multiple."""
+  shape = tf.shape(x)
+  h = -(-shape[1] // multiple) * multiple
+  w = -(-shape[2] // multiple) * multiple
+  rows = tf.minimum(tf.range(h), shape[1] - 1)
+  cols = tf.minimum(tf.range(w), shape[2] - 1)
+  return tf.gather(tf.gather(x, rows, axis=1), cols, axis=2)
+
+
+@tf.keras.utils.register_keras_serializable(package="resizer_tf")
+class ResizeCompress(tf.keras.Model):
+  """A learned codec wrapped in learned resizing (Fig. 3 of Chen et al.).
+
+  Args:
+    codec: a `LearnedCodec` instance, or its name (see `codecs.CODEC_NAMES`)
+      with `codec_kwargs`.
+    resize: False gives the plain codec (the baselines of Table II) through
+      the same training and coding code.
+    pre_filter, post_filter: False for ablations (b), (c) of Table III.
+    kernel: "bicubic" (paper) or "bilinear" (ablation (a)).
+    scale_estimator: "network" (ResizeParamNet, paper) or "global" (one
+      trainable M for all images, ablation (e)).
+    separate_scales: estimate My and Mx (ablation (f)); default one M.
+    min_scale, max_scale: M is bounded to [min_scale, max_scale] (our choice;
+      the paper states no bound). The bound keeps 1/M finite; in training it
+      is `tfc.lower_bound`/`upper_bound`, whose gradient still pushes M back
+      inside, so the estimator never gets stuck at the bound.
+    initial_scale: initial value of the "global" estimator.
+    lmbda: lambda of Eq. (12), weighting the 0-255 MSE against bpp.
+    quantization: "noise" (uniform noise, tensorflow-compression's default
+      and the paper's) or "ste" (rounding with straight-through gradients;
+      deterministic, used by tests that compare devices).
+  """
+
+  def __init__(self, codec, resize=True, pre_filter=True, post_filter=True,
+               kernel="bicubic", scale_estimator="network",
+               separate_scales=False, min_scale=0.25, max_scale=1.0,
+               initial_scale=0.75, lmbda=0.01, quantization="noise",
+               codec_kwargs=None, **kwargs):
+    super().__init__(**kwargs)
+    if isinstance(codec, str):
+      codec = codecs_lib.make_codec(codec, **(codec_kwargs or {}))
+    elif isinstance(codec, dict):
+      codec = tf.keras.utils.deserialize_keras_object(codec)
+    if not isinstance(codec, codecs_lib.LearnedCodec):
+      raise ValueError(
+          f"`codec` must be a LearnedCodec or one of {codecs_lib.CODEC_NAMES}; "
+          f"received {codec!r}.")
+    if scale_estimator not in SCALE_ESTIMATORS:
+      raise ValueError(
+          f"`scale_estimator` must be one of {SCALE_ESTIMATORS}; received "
+          f"{scale_estimator!r}.")
+    if not 0 < min_scale <= max_scale <= 1:
+      raise ValueError(
+          "Need 0 < min_scale <= max_scale <= 1; received "
+          f"min_scale={min_scale}, max_scale={max_scale}.")
+    if quantization not in ("noise", "ste"):
+      raise ValueError(
+          f"`quantization` must be 'noise' or 'ste'; received {quantization!r}.")
+    if lmbda <= 0:
+      raise ValueError(f"`lmbda` must be > 0; received {lmbda}.")
+    self.codec = codec
+    self.resize = bool(resize)
+    self.use_pre_filter = bool(pre_filter) and self.resize
+    self.use_post_filter = bool(post_filter) and self.resize
+    self.kernel = kernel
+    self.scale_estimator = scale_estimator
+    self.separate_scales = bool(separate_scales)
+    self.min_scale = float(min_scale)
+    self.max_scale = float(max_scale)
+    self.initial_scale = float(initial_scale)
+    self.lmbda = float(lmbda)
+    self.quantization = quantization
+    self.warp = warp_lib.BicubicWarp(kernel=kernel, name="warp")
+    self.pre_filter = filters.PreFilter(name="pre_filter") \
+        if self.use_pre_filter else None
+    self.post_filter = filters.PostFilter(name="post_filter") \
+        if self.use_post_filter else None
+    self.scale_net = None
+    self.global_scale = None
+    if self.resize:
+      if scale_estimator == "network":
+        self.scale_net = resize_param_net.ResizeParamNet(
+            num_outputs=2 if self.separate_scales else 1,
+            name="resize_param_net")
+      else:
+        self.global_scale = tf.Variable(
+            [self.initial_scale] * (2 if self.separate_scales else 1),
+            dtype=tf.float32, name="global_scale")
+    self.resize_optimizer = None
+    self.entropy_optimizer = None
+
+  # -- configuration --------------------------------------------------------
+
+  def get_config(self):
+    return dict(
+        codec=tf.keras.utils.serialize_keras_object(self.codec),
+        resize=self.resize, pre_filter=self.use_pre_filter,
+        post_filter=self.use_post_filter, kernel=self.kernel,
+        scale_estimator=self.scale_estimator,
+        separate_scales=self.separate_scales, min_scale=self.min_scale,
+        max_scale=self.max_scale, initial_scale=self.initial_scale,
+        lmbda=self.lmbda, quantization=self.quantization, name=self.name)
+
+  @classmethod
+  def from_config(cls, config):
+    return cls(**config)
+
+  # -- variable groups for the three optimizers ------------------------------
+
+  @property
+  def resize_variables(self):
+    if self.scale_net is not None:
+      return self.scale_net.trainable_variables
+    return [self.global_scale] if self.global_scale is not None else []
+
+  @property
+  def entropy_variables(self):
+    return self.codec.entropy_model_variables
+
+  @property
+  def main_variables(self):
+    excluded = {id(v) for v in self.resize_variables + self.entropy_variables}
+    return [v for v in self.trainable_variables if id(v) not in excluded]
+
+  # -- the forward model -------------------------------------------------------
+
+  def estimate_scale(self, x, training=None):
+    """Unbounded estimate of M: [B, 2] as (My, Mx)."""
+    batch = tf.shape(x)[0]
+    if self.scale_net is not None:
+      m = self.scale_net(x, training=training)
+      m = tf.reshape(m, [batch, -1])
+    else:
+      m = tf.tile(self.global_scale[None], [batch, 1])
+    return tf.broadcast_to(m, [batch, 2])
+
+  def bounded_scale(self, m):
+    """[min_scale, max_scale], with gradients that point back inside."""
+    m = tfc.lower_bound(m, self.min_scale)
+    return tfc.upper_bound(m, self.max_scale)
+
+  def _warp(self, x, scale_yx, output_size=None):
+    scale = scale_yx if self.separate_scales else scale_yx[:, 0]
+    return self.warp(x, scale, output_size=output_size)
+
+  def call(self, x, training=None):
+    """Training/evaluation forward pass on a batch in [0, 1].
+
+    Returns dict(x_hat, bits [B], bpp [B], mse [B] (0-255 scale), scale
+    [B, 2] (My, Mx), loss [B]).
+    """
+    x, _ = _validation.check_image_batch(x, "x", channels=3)
+    x = tf.cast(x, tf.float32)
+    shape = tf.shape(x)
+    height, width = shape[1], shape[2]
+    noisy = bool(training) and self.quantization == "noise"
+    if self.resize:
+      scale = self.bounded_scale(self.estimate_scale(x, training))
+      x_d = self.pre_filter(x) if self.pre_filter is not None else x
+      x_d = self._warp(x_d, scale)
+      valid = tf.cast(tf.math.ceil(
+          scale * tf.cast(tf.stack([height, width])[None], tf.float32)),
+                      tf.int32)
+      x_d_hat, bits = self.codec(x_d, training=noisy, valid_size=valid)
+      x_hat = self._warp(x_d_hat, 1. / scale)
+      if self.post_filter is not None:
+        x_hat = self.post_filter(x_hat)
+    else:
+      scale = tf.ones([shape[0], 2])
+      x_hat, bits = self.codec(x, training=noisy)
+    x_hat = tf.cast(x_hat, tf.float32)
+    bpp = bits / tf.cast(height * width, tf.float32)
+    mse = tf.reduce_mean(tf.math.squared_difference(x, x_hat),
+                         axis=[1, 2, 3]) * 255. ** 2
+    return dict(x_hat=x_hat, bits=bits, bpp=bpp, mse=mse, scale=scale,
+                loss=self.lmbda * mse + bpp)
+
+  # -- Keras training -----------------------------------------------------------
+
+  def compile(self, optimizer=None, resize_optimizer=None,
+              entropy_optimizer=None, **kwargs):
+    """Adam 1e-4 for each group by default (Sec. III-F)."""
+    super().compile(
+        optimizer=optimizer or tf.keras.optimizers.Adam(1e-4), **kwargs)
+    self.resize_optimizer = resize_optimizer or tf.keras.optimizers.Adam(1e-4)
+    self.entropy_optimizer = entropy_optimizer or tf.keras.optimizers.Adam(1e-4)
+    self._metrics_by_name = {
+        name: tf.keras.metrics.Mean(name)
+        for name in ("loss", "bpp", "mse", "psnr", "scale")}
+
+  @property
+  def metrics(self):
+    return list(getattr(self, "_metrics_by_name", {}).values())
+
+  def _update_metrics(self, out):
+    mse = tf.reduce_mean(out["mse"])
+    values = dict(loss=tf.reduce_mean(out["loss"]),
+                  bpp=tf.reduce_mean(out["bpp"]), mse=mse,
+                  psnr=tf.reduce_mean(
+                      10. * tf.math.log(255. ** 2 / out["mse"]) /
+                      tf.math.log(10.)),
+                  scale=tf.reduce_mean(out["scale"]))
+    for name, value in values.items():
+      self._metrics_by_name[name].update_state(value)
+    return {m.name: m.result() for m in self.metrics}
+
+  def train_step(self, data):
+    x = data[0] if isinstance(data, (tuple, list)) else data
+    groups = [(self.optimizer, self.main_variables),
+              (self.resize_optimizer, self.resize_variables),
+              (self.entropy_optimizer, self.entropy_variables)]
+    groups = [(o, v) for o, v in groups if v]
+    variables = [v for _, vs in groups for v in vs]
+    with tf.GradientTape() as tape:
+      out = self(x, training=True)
+      # Each replica sees 1/n of the global batch; optimizers sum over
+      # replicas, so the per-replica mean is divided by n.
+      replicas = tf.distribute.get_strategy().num_replicas_in_sync
+      loss = tf.reduce_mean(out["loss"]) / replicas
+    grads = tape.gradient(loss, variables)
+    start = 0
+    for optimizer, vs in groups:
+      optimizer.apply_gradients(zip(grads[start:start + len(vs)], vs))
+      start += len(vs)
+    return self._update_metrics(out)
+
+  def test_step(self, data):
+    x = data[0] if isinstance(data, (tuple, list)) else data
+    return self._update_metrics(self(x, training=False))
+
+  # -- coding -----------------------------------------------------------------
+
+  def coding_scale(self, x):
+    """Quantised (My, Mx) numerators used to code one image [1, H, W, 3]."""
+    if not self.resize:
+      return tf.fill([2], bitstream.SCALE_DENOMINATOR)
+    m = tf.clip_by_value(self.estimate_scale(x, training=False)[0],
+                         self.min_scale, self.max_scale)
+    q = bitstream.quantize_scale(m)
+    low = bitstream.quantize_scale(self.min_scale)
+    high = bitstream.quantize_scale(self.max_scale)
+    return tf.clip_by_value(q, low, high)
+
+  def _encoder_side(self, image):
+    """uint8 [H, W, 3] -> (padded codec input, scale_q, sizes)."""
+    image = tf.convert_to_tensor(image)
+    if image.dtype != tf.uint8:
+      raise ValueError(
+          f"`image` must be uint8 [H, W, 3]; received dtype {image.dtype.name}.")
+    if image.shape.rank != 3 or image.shape[-1] not in (3, None):
+      raise ValueError(
+          f"`image` must be uint8 [H, W, 3]; received shape {image.shape}.")
+    shape = tf.shape(image)
+    checks = [tf.debugging.assert_equal(
+        shape[2], 3, message="`image` must have 3 channels (RGB)."),
+              tf.debugging.assert_greater_equal(
+                  tf.reduce_min(shape[:2]), 1,
+                  message="`image` must be at least 1x1.")]
+    with tf.control_dependencies(checks):
+      x = tf.cast(image, tf.float32)[None] / 255.
+    height, width = shape[0], shape[1]
+    scale_q = self.coding_scale(x)
+    if self.resize:
+      crop = tf.stack([ceil_scaled(height, scale_q[0]),
+                       ceil_scaled(width, scale_q[1])])
+      m = bitstream.dequantize_scale(scale_q)
+      x_d = self.pre_filter(x) if self.pre_filter is not None else x
+      x_d = self._warp(x_d, m[None], output_size=crop)
+    else:
+      x_d = x
+    return pad_to_multiple(x_d, self.codec.size_multiple), scale_q
+
+  def _decoder_side(self, x_d_hat, height, width, scale_q):
+    """Codec output (padded) -> uint8 [H, W, 3]."""
+    if self.resize:
+      crop_h = ceil_scaled(height, scale_q[0])
+      crop_w = ceil_scaled(width, scale_q[1])
+      x_d_hat = x_d_hat[:, :crop_h, :crop_w]
+      m = bitstream.dequantize_scale(scale_q)
+      x_hat = self._warp(x_d_hat, (1. / m)[None],
+                         output_size=tf.stack([height, width]))
+      if self.post_filter is not None:
+        x_hat = self.post_filter(x_hat)
+    else:
+      x_hat = x_d_hat[:, :height, :width]
+    x_hat = tf.cast(x_hat, tf.float32)
+    return tf.cast(tf.round(tf.clip_by_value(x_hat[0], 0., 1.) * 255.),
+                   tf.uint8)
+
+  def reconstruct(self, image):
+    """What decoding a file gives, computed without range coding.
+
+    uint8 [H, W, 3] -> (uint8 [H, W, 3], bits estimated by the entropy
+    models, (My, Mx) as coded).
+    """
+    x_d, scale_q = self._encoder_side(image)
+    shape = tf.shape(image)
+    x_d_hat, bits = self.codec(x_d, training=False)
+    return (self._decoder_side(x_d_hat, shape[0], shape[1], scale_q),
+            bits[0], bitstream.dequantize_scale(scale_q))
+
+  def compress(self, image):
+    """uint8 [H, W, 3] -> (file bytes as a scalar tf.string, (My, Mx))."""
+    x_d, scale_q = self._encoder_side(image)
+    strings = self.codec.compress(x_d)
+    shape = tf.shape(image)
+    stride = self.codec.stride
+    latent = tf.shape(x_d)[1:3] // stride
+    file = bitstream.pack(
+        self.codec.codec_id, shape[0], shape[1], scale_q, latent, strings,
+        resize=self.resize, separate_scales=self.separate_scales)
+    return file, bitstream.dequantize_scale(scale_q)
+
+  def decompress(self, file):
+    """File bytes (scalar tf.string) -> uint8 [H, W, 3]."""
+    fields = bitstream.unpack(file, self.codec.codec_id,
+                              self.codec.num_strings, self.codec.codec_name)
+    checks = [tf.debugging.assert_equal(
+        fields["resize"], tf.constant(self.resize),
+        message="The file was made with a different Resize setting than this "
+                "model (resize=%s)." % self.resize)]
+    with tf.control_dependencies(checks):
+      x_d_hat = self.codec.decompress(fields["strings"],
+                                      fields["latent_size"])
+    return self._decoder_side(x_d_hat, fields["height"], fields["width"],
+                              fields["scale_q"])
