@@ -9,8 +9,10 @@ resized back to 28) and 28 -> 14 (originals resized to 14).
 
 Backbone: `SmallCNN(width=16)` from scratch (4 conv-BN-ReLU layers + GAP;
 a full ImageNet backbone does not train in minutes on two CPU cores).
-Training as Sec. 4: SGD momentum 0.9, lr 0.05 decayed 0.94 every 2 epochs,
-label smoothing 0.1; batch 64.
+Training as Sec. 4 (SGD momentum 0.9, lr 0.05, exponential decay 0.94,
+label smoothing 0.1), except that the decay comes every 0.1 epoch instead of
+every 2 (`--decay_epochs`) so that 6 epochs anneal; batch 64, 10000
+class-balanced training images, the full 10000-image test set.
 
 Writes a JSON with every run, a PNG of what the resizers produce (like
 Fig. 4-5) and prints mean +- std test error side by side.
@@ -45,10 +47,15 @@ flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds (init, shuffle, subset).")
 flags.DEFINE_integer("train_subset", 10000,
                      "Class-balanced training images per run.")
 flags.DEFINE_integer("test_subset", None, "Test images (None: all 10000).")
-flags.DEFINE_integer("epochs", 5, "Epochs per run.")
+flags.DEFINE_integer("epochs", 6, "Epochs per run.")
 flags.DEFINE_integer("batch_size", 64, "Batch size.")
 flags.DEFINE_integer("width", 16, "SmallCNN width.")
 flags.DEFINE_float("learning_rate", 0.05, "Sec. 4: 0.05 from scratch.")
+flags.DEFINE_float("decay_epochs", 0.1,
+                   "Decay 0.94 every this many epochs. Sec. 4 says 2, meant "
+                   "for long ImageNet runs; in a 6-epoch run that leaves the "
+                   "rate at 0.04 and the final weights noisy, so the "
+                   "schedule is compressed (0.94^60: ends at 0.0012).")
 flags.DEFINE_integer("num_examples", 6, "Test images in the figure.")
 
 
@@ -65,7 +72,7 @@ def run_one(resizer, input_side, output_side, seed):
       resizer=resizer, backbone_kwargs={"width": FLAGS.width})
   steps = info.num_examples // FLAGS.batch_size
   training.compile_vision_model(model, "classification", FLAGS.learning_rate,
-                                steps)
+                                steps, decay_epochs=FLAGS.decay_epochs)
   start = time.time()
   history = model.fit(train, epochs=FLAGS.epochs, verbose=0)
   train_seconds = time.time() - start
@@ -188,7 +195,7 @@ def main(argv):
   print(f"total wall time {total:.0f} s")
   settings = {k: FLAGS[k].value for k in (
       "configs", "resizers", "seeds", "train_subset", "test_subset", "epochs",
-      "batch_size", "width", "learning_rate")}
+      "batch_size", "width", "learning_rate", "decay_epochs")}
   _io.atomic_write_text(FLAGS.output, json.dumps(
       {"settings": settings, "summary": summary, "runs": records,
        "wall_seconds": round(total, 1)}, indent=2))

@@ -4,9 +4,11 @@ Side by side in one process, every function `tf.function`-compiled and
 warmed up, runs interleaved (resize, warp forward, warp forward+backward,
 ... in turn) so that load from other processes hits all of them alike;
 ratios are medians of the per-round ratios. Forward+backward includes
-dL/dimages and dL/dM. Cases (one M per image): 8x256x256x3 -> 128x128 and
+dL/dimages and dL/dM. Cases (one M per image, 0.5 ... 0.6): 8x256x256x3 ->
+128x128 (also the full 256x256 canvas of the training path) and
 1x512x768x3 -> 256x384 (the targets of issue 2), then the 2160x3840x3
-full-canvas warp in a fresh subprocess for time and peak memory (ru_maxrss).
+full-canvas warp in a fresh subprocess for time and peak memory (the TF
+allocator's peak and the process's ru_maxrss).
 
 With --alternatives, also times the implementations that were measured and
 rejected (docs/warp.md): "dense" (per-image dense interpolation matrices,
@@ -44,9 +46,9 @@ flags.DEFINE_bool("large", True,
 flags.DEFINE_bool("large_child", False,
                   "Internal: run only the large case and print its JSON.")
 
-CASES = (
-    ("8x256x256x3->128x128", (8, 256, 256, 3), (128, 128)),
-    ("1x512x768x3->256x384", (1, 512, 768, 3), (256, 384)),
+CASES = (  # name, input shape, output size, also time the full canvas
+    ("8x256x256x3->128x128", (8, 256, 256, 3), (128, 128), True),
+    ("1x512x768x3->256x384", (1, 512, 768, 3), (256, 384), False),
 )
 LARGE_SHAPE = (1, 2160, 3840, 3)
 
@@ -112,24 +114,29 @@ ALTERNATIVES = {"dense": _dense_axis, "band": _band_axis, "taps": _taps_axis}
 
 # ----------------------------------------------------------------------------
 
-def _functions(size, alternatives):
-  """name -> tf.function(x, m, g) for one output size."""
+def _functions(size, alternatives, full_canvas):
+  """name -> tf.function(x, m, g, g_full) for one output size."""
   warp = warp_lib.BicubicWarp()
-  fns = {"resize_forward": lambda x, m, g: tf.image.resize(
+  fns = {"resize_forward": lambda x, m, g, g_full: tf.image.resize(
       x, size, method="bicubic")}
   impls = {"warp": lambda x, m: warp(x, m, output_size=size)}
+  if full_canvas:
+    # The training path (output_size=None): shrunk content top-left, the
+    # rest edge-replicated; its output is larger than the resize's.
+    impls["warp_full_canvas"] = lambda x, m: warp(x, m)
   if alternatives:
     for name, axis_fn in ALTERNATIVES.items():
       impls[name] = (lambda x, m, axis_fn=axis_fn: _separable(
           axis_fn, x, m, *size))
   for name, impl in impls.items():
-    fns[name + "_forward"] = lambda x, m, g, impl=impl: impl(x, m)
+    fns[name + "_forward"] = lambda x, m, g, g_full, impl=impl: impl(x, m)
 
-    def forward_backward(x, m, g, impl=impl):
+    def forward_backward(x, m, g, g_full, impl=impl, name=name):
       with tf.GradientTape() as tape:
         tape.watch([x, m])
         y = impl(x, m)
-      return tape.gradient(y, [x, m], output_gradients=g)
+      return tape.gradient(
+          y, [x, m], output_gradients=g_full if "full" in name else g)
 
     fns[name + "_forward_backward"] = forward_backward
   return {k: tf.function(v) for k, v in fns.items()}
@@ -152,13 +159,14 @@ def _time_interleaved(fns, args, runs, warmup):
   return names, wall * 1e3, cpu * 1e3
 
 
-def run_case(name, shape, size):
+def run_case(name, shape, size, full_canvas):
   batch = shape[0]
   x = tf.random.stateless_uniform(shape, seed=(1, 2))
   m = tf.constant(np.linspace(0.5, 0.6, batch), tf.float32)
   g = tf.random.stateless_normal((batch,) + size + (shape[3],), seed=(3, 4))
-  fns = _functions(size, FLAGS.alternatives)
-  names, wall, cpu = _time_interleaved(fns, (x, m, g), FLAGS.runs,
+  g_full = tf.random.stateless_normal(shape, seed=(3, 4))
+  fns = _functions(size, FLAGS.alternatives, full_canvas)
+  names, wall, cpu = _time_interleaved(fns, (x, m, g, g_full), FLAGS.runs,
                                        FLAGS.warmup)
   base = names.index("resize_forward")
   record = {"case": name, "runs": FLAGS.runs, "timings": {}}
@@ -176,22 +184,18 @@ def run_case(name, shape, size):
 
 
 def large_child():
-  """Runs in a fresh process: time and peak RSS of the 2160x3840 warp."""
-  rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.
+  """Runs in a fresh process: time and peak memory of the 2160x3840 warp.
+
+  Memory: the TF CPU allocator's peak (tensors only, input included) and the
+  process's peak resident set (ru_maxrss, includes the TF runtime).
+  """
+  rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
+  mib = lambda: {k: v / 2**20 for k, v in
+                 tf.config.experimental.get_memory_info("CPU:0").items()}
   warp = warp_lib.BicubicWarp()
   x = tf.random.stateless_uniform(LARGE_SHAPE, seed=(5, 6))
   m = tf.constant([0.5])
   forward = tf.function(lambda x, m: warp(x, m))
-  before = rss()
-  t0 = time.perf_counter()
-  y = forward(x, m)
-  first = time.perf_counter() - t0
-  t0 = time.perf_counter()
-  y = forward(x, m)
-  second = time.perf_counter() - t0
-  peak_forward = rss()
-  assert y.shape == LARGE_SHAPE and bool(tf.reduce_all(tf.math.is_finite(y)))
-  del y
 
   @tf.function
   def forward_backward(x, m):
@@ -200,19 +204,29 @@ def large_child():
       y = warp(x, m)
     return tape.gradient(y, [x, m], output_gradients=tf.ones_like(y))
 
-  t0 = time.perf_counter()
-  dx, dm = forward_backward(x, m)
-  fb = time.perf_counter() - t0
-  assert bool(tf.math.is_finite(dm[0])) and dx.shape == LARGE_SHAPE
-  input_mb = np.prod(LARGE_SHAPE) * 4 / 2**20
-  return {
-      "shape": list(LARGE_SHAPE), "scale": 0.5, "output": "full canvas",
-      "input_mb": float(input_mb),
-      "forward_first_call_s": first, "forward_s": second,
-      "forward_backward_first_call_s": fb,
-      "rss_before_mb": before, "peak_rss_forward_mb": peak_forward,
-      "peak_rss_forward_backward_mb": rss(),
-  }
+  resize = tf.function(lambda x, m: tf.image.resize(
+      x, [LARGE_SHAPE[1] // 2, LARGE_SHAPE[2] // 2], method="bicubic"))
+  record = {"shape": list(LARGE_SHAPE), "scale": 0.5,
+            "output": "full canvas",
+            "input_mb": float(np.prod(LARGE_SHAPE)) * 4 / 2**20,
+            "rss_before_mb": rss()}
+  for name, fn in (("resize_to_half_forward", resize), ("forward", forward),
+                   ("forward_backward", forward_backward)):
+    tf.config.experimental.reset_memory_stats("CPU:0")
+    seconds = []
+    for _ in range(2):       # the first call includes tracing
+      t0 = time.perf_counter()
+      out = fn(x, m)
+      seconds.append(time.perf_counter() - t0)
+    finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(t))
+                            for t in tf.nest.flatten(out)])
+    assert bool(finite)
+    del out, finite
+    record[name + "_first_call_s"] = seconds[0]
+    record[name + "_s"] = seconds[1]
+    record[name + "_tf_peak_mb"] = mib()["peak"]
+    record[name + "_peak_rss_mb"] = rss()
+  return record
 
 
 def run_large():
@@ -234,8 +248,8 @@ def main(argv):
       "cpu_count": os.cpu_count(), "load_average_start": os.getloadavg(),
       "cases": [],
   }
-  for name, shape, size in CASES:
-    record = run_case(name, shape, size)
+  for name, shape, size, full_canvas in CASES:
+    record = run_case(name, shape, size, full_canvas)
     results["cases"].append(record)
     t = record["timings"]
     line = [f"{name}: resize {t['resize_forward']['median_ms']:.2f} ms"]
@@ -248,13 +262,14 @@ def main(argv):
   if FLAGS.large:
     results["large"] = run_large()
     big = results["large"]
-    print(f"2160x3840x3 full canvas, M=0.5: forward {big['forward_s']:.2f} s "
-          f"(first call {big['forward_first_call_s']:.2f} s), "
-          f"forward+backward {big['forward_backward_first_call_s']:.2f} s; "
-          f"peak RSS {big['peak_rss_forward_mb']:.0f} MB forward, "
-          f"{big['peak_rss_forward_backward_mb']:.0f} MB with backward "
-          f"(before: {big['rss_before_mb']:.0f} MB; input "
-          f"{big['input_mb']:.0f} MB)")
+    print(f"2160x3840x3 full canvas, M=0.5: forward {big['forward_s']:.2f} s"
+          f", forward+backward {big['forward_backward_s']:.2f} s (resize to "
+          f"1080x1920: {big['resize_to_half_forward_s']:.2f} s); peak TF "
+          f"memory {big['forward_tf_peak_mb']:.0f} MB forward, "
+          f"{big['forward_backward_tf_peak_mb']:.0f} MB with backward "
+          f"(input {big['input_mb']:.0f} MB); peak RSS "
+          f"{big['forward_backward_peak_rss_mb']:.0f} MB (after start-up "
+          f"{big['rss_before_mb']:.0f} MB)")
   results["load_average_end"] = os.getloadavg()
   _io.atomic_write_text(FLAGS.output, json.dumps(results, indent=1) + "\n")
   logging.info("Wrote %s", FLAGS.output)

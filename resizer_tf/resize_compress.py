@@ -135,8 +135,12 @@ class ResizeCompress(tf.keras.Model):
   # -- configuration --------------------------------------------------------
 
   def get_config(self):
+    codec = tf.keras.utils.serialize_keras_object(self.codec)
+    # The codec is built by the first call; a build_config here would make
+    # configs of built and unbuilt models differ.
+    codec.pop("build_config", None)
     return dict(
-        codec=tf.keras.utils.serialize_keras_object(self.codec),
+        codec=codec,
         resize=self.resize, pre_filter=self.use_pre_filter,
         post_filter=self.use_post_filter, kernel=self.kernel,
         scale_estimator=self.scale_estimator,

@@ -92,11 +92,13 @@ def _factorized_log2_pmf(bottleneck, values):
   x + b_k, plus tanh(a_k) * tanh(.) for k < K.
   """
   base_dist = bottleneck.prior.base
-  matrices = [tf.nn.softplus(m).numpy().astype(np.float64)
-              for m in base_dist._matrices]  # pylint: disable=protected-access
-  biases = [b.numpy().astype(np.float64) for b in base_dist._biases]  # pylint: disable=protected-access
+  # pylint: disable=protected-access
+  matrices = [np.logaddexp(0., m.numpy().astype(np.float64))  # softplus
+              for m in base_dist._matrices]
+  biases = [b.numpy().astype(np.float64) for b in base_dist._biases]
   factors = [np.tanh(f.numpy().astype(np.float64))
-             for f in base_dist._factors]  # pylint: disable=protected-access
+             for f in base_dist._factors]
+  # pylint: enable=protected-access
 
   def logits(v):  # v: [..., C] -> [..., C]
     c = v.shape[-1]
@@ -147,7 +149,8 @@ def _reference_cropped(codec, x, valid):
     y_hat = np.round(y_crop)
     bits -= _normal_log2_pmf(y_hat, scales).sum()
   else:
-    y_hat = _quantize(y_crop, codec.entropy_bottleneck.coder.quantization_offset)
+    offset = codec.entropy_bottleneck.coder.quantization_offset
+    y_hat = _quantize(y_crop, offset)
     bits = -_factorized_log2_pmf(codec.entropy_bottleneck, y_hat).sum()
   padded = np.zeros_like(y)
   padded[:, :hy, :wy] = y_hat
@@ -226,7 +229,8 @@ def test_latent_shapes_and_variable_split(name):
   x_hat, bits = codec(x, training=True)
   assert x_hat.shape == x.shape and bits.shape == (2,)
   assert x_hat.dtype == bits.dtype == tf.float32
-  ids = lambda vs: {id(v) for v in vs}  # pylint: disable=unnecessary-lambda-assignment
+  def ids(variables):
+    return {id(v) for v in variables}
   prior, transform = codec.entropy_model_variables, codec.transform_variables
   assert prior and transform and not ids(prior) & ids(transform)
   assert ids(prior) | ids(transform) == ids(codec.trainable_variables)
@@ -288,8 +292,9 @@ def test_gaussian_conditional_codes_at_its_estimate():
   np.testing.assert_allclose(bits[0], reference, rtol=1e-4)
   strings = layer.compress(y, indexes)
   file_bits = 8 * len(strings[0].numpy())
+  gap = (file_bits - reference) / file_bits
   print(f"gaussian conditional: estimate {reference:.1f} bits, file "
-        f"{file_bits} bits, gap {100 * (file_bits - reference) / file_bits:+.2f}%")
+        f"{file_bits} bits, gap {100 * gap:+.2f}%")
   assert abs(file_bits - reference) < 0.01 * file_bits
   np.testing.assert_array_equal(layer.decompress(strings, indexes),
                                 np.round(y))
@@ -352,6 +357,42 @@ def test_keras_file_round_trip_and_cross_process_determinism(tmp_path):
       capture_output=True, text=True, env=env, timeout=300, check=True)
   line = [l for l in result.stdout.splitlines() if l.startswith("RESULT")][0]
   assert json.loads(line[len("RESULT"):]) == expected
+
+
+@tf.keras.utils.register_keras_serializable(package="resizer_tf_tests")
+class _Wrapper(tf.keras.Model):
+  """A model holding a codec, as ResizeCompress does."""
+
+  def __init__(self, codec, **kwargs):
+    super().__init__(**kwargs)
+    self.codec = codec
+
+  def call(self, x):
+    return self.codec(x)[0]
+
+  def get_config(self):
+    return {"codec": tf.keras.utils.serialize_keras_object(self.codec)}
+
+  @classmethod
+  def from_config(cls, config):
+    return cls(tf.keras.utils.deserialize_keras_object(config["codec"]))
+
+
+def test_keras_file_of_a_model_holding_a_codec(tmp_path):
+  tf.keras.utils.set_random_seed(3)
+  codec = Balle2017(num_filters=8)
+  for v in codec.trainable_variables:  # far from any fresh initialisation
+    v.assign(v + tf.random.normal(v.shape, stddev=0.1))
+  codec.prepare_for_coding()
+  x = _test_image(64, 64)
+  path = str(tmp_path / "wrapper.keras")
+  _Wrapper(codec).save(path)
+  loaded = tf.keras.models.load_model(path).codec
+  assert len(loaded.weights) == len(codec.weights)
+  for a, b in zip(codec.weights, loaded.weights):
+    np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.name)
+  assert ([s.numpy() for s in loaded.compress(x)] ==
+          [s.numpy() for s in codec.compress(x)])
 
 
 class _Exporter(tf.Module):

@@ -1,6 +1,4 @@
 """Resizer + backbone + head models (Talebi & Milanfar Sec. 3-4, Table 3-4)."""
-import os
-
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -275,4 +273,3 @@ def test_bad_arguments_are_refused():
     models.count_flops(models.build_vision_model(
         "small_cnn", input_size=None, output_size=(8, 8)))
   assert weights_lib.check_weights_argument(None, "x") is None
-  assert os.path.basename(__file__) == "test_models.py"

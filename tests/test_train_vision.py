@@ -80,6 +80,9 @@ def test_saved_model_matches_keras_model(task, tmp_path):
 
 def test_correlation_callback_matches_scipy():
   model = models.build_vision_model("small_cnn", task="iqa", **TINY)
+  # Spread the predicted distributions so the correlations are well posed.
+  logits = model.get_layer("logits")
+  logits.kernel.assign(logits.kernel * 50)
   rng = np.random.default_rng(2)
   x = rng.uniform(0, 255, (6, 14, 12, 3)).astype(np.float32)
   y = rng.dirichlet(np.ones(10), 6).astype(np.float32)
@@ -90,10 +93,11 @@ def test_correlation_callback_matches_scipy():
   callback.on_epoch_end(0, logs)
   predicted = model(x, training=False).numpy() @ np.arange(1, 11)
   truth = y @ np.arange(1, 11)
+  assert np.std(predicted) > 0.1
   assert logs["val_plcc"] == pytest.approx(
-      scipy.stats.pearsonr(predicted, truth)[0], abs=1e-5)
+      scipy.stats.pearsonr(predicted, truth)[0], abs=1e-4)
   assert logs["val_srcc"] == pytest.approx(
-      scipy.stats.spearmanr(predicted, truth)[0], abs=1e-5)
+      scipy.stats.spearmanr(predicted, truth)[0], abs=1e-6)
 
 
 _MIRRORED = r"""

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from resizer_tf.layers import _warp_ops
 from resizer_tf.layers.warp import BicubicWarp
 
 RNG = np.random.default_rng(1234)
@@ -108,10 +109,11 @@ def test_known_values_of_keys_kernel():
                              atol=1e-7)
 
 
-def test_per_image_scale_equals_warping_each_image_alone():
+@pytest.mark.parametrize("m", [[0.37, 1.0, 1.6], [0.37, 0.6, 0.45]])
+def test_per_image_scale_equals_warping_each_image_alone(m):
   warp = BicubicWarp()
   x = RNG.uniform(size=(3, 9, 10, 3)).astype(np.float32)
-  m = np.array([0.37, 1.0, 1.6], np.float32)
+  m = np.array(m, np.float32)
   for scale in (m, m[:, None]):
     batch = warp(x, scale)
     for b in range(3):
@@ -189,21 +191,25 @@ def test_scale_gradient_where_the_last_sample_meets_the_clamp():
                              rtol=1e-5)
 
 
-def test_scale_gradient_in_float32_matches_float64_finite_differences():
+@pytest.mark.parametrize("m", [[0.63, 0.81], [0.63, 1.7]])
+def test_float32_batch_gradients_match_float64_reference(m):
+  """Per-image M in one batch, full canvas (clamped rows differ per image)."""
   u = RNG.uniform(size=(9, 8, 3))
   g = RNG.normal(size=(9, 8, 3))
-  m = tf.constant([0.63, 1.7])
+  m = tf.constant(m)
   x = tf.constant(np.stack([u, u[::-1]]), tf.float32)
   with tf.GradientTape() as tape:
-    tape.watch(m)
+    tape.watch([x, m])
     loss = tf.reduce_sum(BicubicWarp()(x, m) * g, axis=[1, 2, 3])
-  dm = tape.gradient(loss, m)
+  dx, dm = tape.gradient(loss, [x, m])
   for b in range(2):
     ub = x[b].numpy().astype(np.float64)
     mb, h = float(m[b]), 1e-6
     fd = (reference_loss(ub, mb + h, g, "bicubic") -
           reference_loss(ub, mb - h, g, "bicubic")) / (2 * h)
     np.testing.assert_allclose(dm[b], fd, rtol=2e-4)
+    np.testing.assert_allclose(
+        dx[b], reference_image_gradient(g, mb, mb, 9, 8), atol=1e-5)
 
 
 def test_bilinear_scale_gradient_at_a_kink_is_the_floor_sided_slope():
@@ -234,27 +240,51 @@ def test_compute_gradient_numeric_jacobian():
     np.testing.assert_allclose(t, n, atol=1e-6)
 
 
+def test_dense_fallback_matches_reference():
+  """The per-image dense-matrix path used under GPU op determinism."""
+  u = RNG.uniform(size=(2, 6, 7, 2))
+  g = RNG.normal(size=(2, 5, 9, 2))
+  x = tf.constant(u)
+  scale = tf.constant([[0.8, 1.3], [0.37, 1.0]], tf.float64)
+  with tf.GradientTape() as tape:
+    tape.watch([x, scale])
+    y = _warp_ops.scale_warp(x, scale, 5, 9, dense=True)
+    loss = tf.reduce_sum(y * g)
+  dx, dm = tape.gradient(loss, [x, scale])
+  for b in range(2):
+    np.testing.assert_allclose(
+        y[b], reference_warp(u[b], *scale[b].numpy(), 5, 9), atol=1e-12)
+    np.testing.assert_allclose(
+        dx[b], reference_image_gradient(g[b], *scale[b].numpy(), 6, 7),
+        atol=1e-12)
+  with tf.GradientTape() as tape:
+    tape.watch(scale)
+    sparse = tf.reduce_sum(_warp_ops.scale_warp(x, scale, 5, 9) * g)
+  np.testing.assert_allclose(dm, tape.gradient(sparse, scale), rtol=1e-12)
+
+
 # ----------------------------------------------------------------------------
 # Graph mode, dtypes, Keras citizenship.
 
-@pytest.mark.parametrize("size", [(5, 4), (13, 17)])
+@pytest.mark.parametrize("size", [(5, 4), (13, 17), None])
 def test_tf_function_with_unknown_shapes(size):
-  """Both axis orders (shrinking and growing rows) behind tf.cond."""
+  """Both axis orders (shrinking and growing rows) behind tf.cond, and the
+  full canvas."""
   warp = BicubicWarp()
 
   @tf.function(input_signature=[
       tf.TensorSpec([None, None, None, 3]), tf.TensorSpec([None]),
       tf.TensorSpec([2], tf.int32)])
-  def fn(x, m, size):
+  def fn(x, m, out_size):
     with tf.GradientTape() as tape:
       tape.watch([x, m])
-      y = warp(x, m, output_size=size)
+      y = warp(x, m, output_size=None if size is None else out_size)
       loss = tf.reduce_sum(y * y)
     return y, tape.gradient(loss, [x, m])
 
   x = RNG.uniform(size=(2, 8, 9, 3)).astype(np.float32)
-  m = np.array([0.6, 1.4], np.float32)
-  y, (dx, dm) = fn(x, m, tf.constant(size))
+  m = np.array([0.6, 1.4] if size else [0.6, 0.45], np.float32)
+  y, (dx, dm) = fn(x, m, tf.constant(size or (0, 0)))
   xt, mt = tf.constant(x), tf.constant(m)
   with tf.GradientTape() as tape:
     tape.watch([xt, mt])
@@ -266,8 +296,8 @@ def test_tf_function_with_unknown_shapes(size):
   np.testing.assert_allclose(dm, dm_eager, rtol=1e-5)
   for b in range(2):
     np.testing.assert_allclose(
-        y[b], reference_warp(x[b].astype(np.float64), m[b], m[b], *size),
-        atol=2e-6)
+        y[b], reference_warp(x[b].astype(np.float64), m[b], m[b],
+                             *(size or (8, 9))), atol=2e-6)
 
 
 def test_mixed_float16(mixed_precision):
@@ -385,7 +415,7 @@ def test_rejects_bad_scale_shapes(scale):
     BicubicWarp()(X, scale)
 
 
-def test_rejects_bad_scale_inside_tf_function():
+def test_rejects_bad_input_inside_tf_function():
   warp = BicubicWarp()
   fn = tf.function(lambda x, m: warp(x, m), input_signature=[
       tf.TensorSpec([None, None, None, 3]), tf.TensorSpec([None])])
@@ -393,6 +423,8 @@ def test_rejects_bad_scale_inside_tf_function():
     fn(X, tf.constant([0.5, float("nan")]))
   with pytest.raises(tf.errors.InvalidArgumentError, match="scale"):
     fn(X, tf.constant([0.5, 0.5, 0.5]))
+  with pytest.raises(tf.errors.InvalidArgumentError, match="non-empty"):
+    fn(np.zeros((2, 0, 7, 3), np.float32), tf.constant([0.5, 0.5]))
 
 
 @pytest.mark.parametrize("size", [(0, 5), (5,), (2.5, 3), (3, -1), 5, "ab",
@@ -406,8 +438,9 @@ def test_rejects_bad_output_size(size):
 def test_rejects_non_positive_output_size_tensor_at_run_time():
   fn = tf.function(lambda s: BicubicWarp()(X, 0.5, output_size=s),
                    input_signature=[tf.TensorSpec([2], tf.int32)])
-  with pytest.raises(tf.errors.InvalidArgumentError, match="output_size"):
-    fn(tf.constant([3, 0]))
+  for size in ([3, 0], [-2, 4]):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="output_size"):
+      fn(tf.constant(size))
 
 
 @pytest.mark.parametrize("kwargs", [dict(kernel="lanczos"),

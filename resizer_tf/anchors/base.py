@@ -21,12 +21,15 @@ class ImageCodec(abc.ABC):
     label: human-readable name for tables and plots.
     settings: the default ladder (tuple of settings, low rate first).
     setting_name: what a setting means ("quality", "qp", "bpp", ...).
+    warm_up: True if the first call is slow (graph initialisation), so the
+      evaluation codes one untimed point first.
   """
 
   name = None
   label = None
   settings = ()
   setting_name = "setting"
+  warm_up = False
 
   @abc.abstractmethod
   def encode(self, image, setting):

@@ -1,7 +1,7 @@
-"""Ballé, Laparra, Simoncelli, "End-to-end Optimized Image Compression" (ICLR 2017).
+"""Ballé, Laparra, Simoncelli, "End-to-end Optimized Image Compression" (2017).
 
 As re-implemented by tensorflow-compression (models/bls2017.py), which is the
-Ballé17 codec of Resize-Compress (Chen et al., Sec. IV-A, NOTES.md §4):
+Ballé17 codec of Resize-Compress (Chen et al., Sec. IV-B, footnote 1):
   analysis  g_a: SignalConv 9x9/4 + GDN, 5x5/2 + GDN, 5x5/2 (no bias);
   synthesis g_s: the mirror with IGDN, transposed convolutions, 9x9/4 -> 3;
   prior: `tfc.NoisyDeepFactorized` per channel in a
@@ -40,7 +40,43 @@ def gdn(name, inverse=False):
   return tfc.GDN(inverse=inverse, name=name)
 
 
-class _FactorizedPriorCodec(base.LearnedCodec):
+class TfcCodec(base.LearnedCodec):
+  """Keras plumbing for codecs made of tfc layers (all Ballé codecs).
+
+  Subclasses create every variable in `__init__` and list their transform
+  sub-models in `_transform_layers()`.
+  """
+
+  def _set_filters(self, num_filters, num_latent):
+    if int(num_filters) < 1 or int(num_latent) < 1:
+      raise ValueError(
+          "`num_filters` and `num_latent` must be >= 1; received "
+          f"{num_filters}, {num_latent}.")
+    self.num_filters = int(num_filters)
+    self.num_latent = int(num_latent)
+
+  def _transform_layers(self):
+    raise NotImplementedError
+
+  def _transform_layer_variables(self):
+    return [v for layer in self._transform_layers() for v in layer.weights]
+
+  # tfc keeps kernels and GDN parameters in tf.Modules, which `.keras` files
+  # skip; store them here (the entropy layers store priors and tables).
+  def save_own_variables(self, store):
+    _entropy.save_variables(store, self._transform_layer_variables())
+
+  def load_own_variables(self, store):
+    _entropy.load_variables(store, self._transform_layer_variables(),
+                            owner=self.name)
+
+  def build_from_config(self, config):
+    # Every variable exists after __init__: loading need not trace `call`.
+    del config
+    self.built = True
+
+
+class _FactorizedPriorCodec(TfcCodec):
   """y = g_a(x), factorized prior on y, x_hat = g_s(y_hat)."""
 
   #: Number of strings `compress` returns.
@@ -49,12 +85,7 @@ class _FactorizedPriorCodec(base.LearnedCodec):
   def __init__(self, num_filters, num_latent, offset_heuristic=True,
                **kwargs):
     super().__init__(**kwargs)
-    self.num_filters = int(num_filters)
-    self.num_latent = int(num_latent)
-    if self.num_filters < 1 or self.num_latent < 1:
-      raise ValueError(
-          "`num_filters` and `num_latent` must be >= 1; received "
-          f"{num_filters}, {num_latent}.")
+    self._set_filters(num_filters, num_latent)
     self.offset_heuristic = bool(offset_heuristic)
     self.analysis = tf.keras.Sequential(self._analysis_layers(),
                                         name="analysis")
@@ -113,17 +144,8 @@ class _FactorizedPriorCodec(base.LearnedCodec):
   def entropy_model_variables(self):
     return self.entropy_bottleneck.prior_variables
 
-  def _transform_layer_variables(self):
-    return self.analysis.weights + self.synthesis.weights
-
-  # tfc keeps kernels and GDN parameters in tf.Modules, which `.keras` files
-  # skip; store them here (the priors are stored by the entropy layer).
-  def save_own_variables(self, store):
-    _entropy.save_variables(store, self._transform_layer_variables())
-
-  def load_own_variables(self, store):
-    _entropy.load_variables(store, self._transform_layer_variables(),
-                            owner=self.name)
+  def _transform_layers(self):
+    return [self.analysis, self.synthesis]
 
   def get_config(self):
     return {"name": self.name, "trainable": self.trainable,

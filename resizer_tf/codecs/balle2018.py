@@ -1,6 +1,7 @@
 """Ballé, Minnen, Singh, Hwang, Johnston, "Variational Image Compression with
 a Scale Hyperprior" (ICLR 2018), as re-implemented by tensorflow-compression
-(models/bmshj2018.py); the Ballé18 codecs of Resize-Compress (NOTES.md §4).
+(models/bmshj2018.py): the Ballé18-Fact and Ballé18-Hyper codecs of
+Resize-Compress (Chen et al., Sec. IV-B, footnote 1).
 
 Transforms (all SignalConv 5x5, "same_zeros" padding):
   g_a: N /2 GDN, N /2 GDN, N /2 GDN, M /2          (y: M channels, stride 16)
@@ -8,9 +9,10 @@ Transforms (all SignalConv 5x5, "same_zeros" padding):
   h_a on |y|: N 3x3/1 ReLU, N /2 ReLU, N /2 (no bias)      (z: stride 64)
   h_s: N x2 ReLU, N x2 ReLU, M 3x3/1 -> scale indexes of y
 tfc's bmshj2018 uses one filter count for every layer; N (num_filters) and
-M (num_latent) are separated as in the paper's Fig. 4 and CompressAI. The
-defaults N=128, M=192 are CompressAI's low-rate setting; its high-rate
-setting is N=192, M=320 (pass them as arguments).
+M (num_latent) are separated as in Ballé et al. 2018 and CompressAI.
+The defaults N=128, M=192 are the low-rate setting (CompressAI's for its
+lower lambdas, NOTES.md §4); the high-rate setting is N=192, M=320 (pass
+them as arguments).
 
 `Balle2018Factorized` is these g_a/g_s with Ballé17's factorized prior on y
 (Ballé et al. 2018's "factorized prior" baseline).
@@ -23,6 +25,7 @@ from resizer_tf.codecs import base
 from resizer_tf.codecs.balle2017 import _FactorizedPriorCodec
 from resizer_tf.codecs.balle2017 import gdn
 from resizer_tf.codecs.balle2017 import signal_conv
+from resizer_tf.codecs.balle2017 import TfcCodec
 
 
 def _analysis_layers(n, m):
@@ -41,13 +44,6 @@ def _synthesis_layers(n):
       signal_conv(n, 5, 2, False, gdn("igdn_2", True), name="layer_2"),
       signal_conv(3, 5, 2, False, None, name="layer_3"),
   ]
-
-
-def _check_filters(num_filters, num_latent):
-  if int(num_filters) < 1 or int(num_latent) < 1:
-    raise ValueError(
-        "`num_filters` and `num_latent` must be >= 1; received "
-        f"{num_filters}, {num_latent}.")
 
 
 @tf.keras.utils.register_keras_serializable(package="resizer_tf")
@@ -83,7 +79,7 @@ class Balle2018Factorized(_FactorizedPriorCodec):
 
 
 @tf.keras.utils.register_keras_serializable(package="resizer_tf")
-class Balle2018Hyperprior(base.LearnedCodec):
+class Balle2018Hyperprior(TfcCodec):
   """Ballé18 with the scale hyperprior; see the module docstring.
 
   z = h_a(|y|) is coded with a factorized prior; y with zero-mean Gaussians
@@ -111,9 +107,7 @@ class Balle2018Hyperprior(base.LearnedCodec):
                scale_min=0.11, scale_max=256., offset_heuristic=True,
                **kwargs):
     super().__init__(**kwargs)
-    _check_filters(num_filters, num_latent)
-    self.num_filters = int(num_filters)
-    self.num_latent = int(num_latent)
+    self._set_filters(num_filters, num_latent)
     self.offset_heuristic = bool(offset_heuristic)
     n, m = self.num_filters, self.num_latent
     self.analysis = tf.keras.Sequential(_analysis_layers(n, m),
@@ -214,17 +208,9 @@ class Balle2018Hyperprior(base.LearnedCodec):
   def entropy_model_variables(self):
     return self.hyperprior.prior_variables
 
-  def _transform_layer_variables(self):
-    return (self.analysis.weights + self.synthesis.weights +
-            self.hyper_analysis.weights + self.hyper_synthesis.weights)
-
-  # As in `Balle2017`: `.keras` files skip tfc's tf.Module variables.
-  def save_own_variables(self, store):
-    _entropy.save_variables(store, self._transform_layer_variables())
-
-  def load_own_variables(self, store):
-    _entropy.load_variables(store, self._transform_layer_variables(),
-                            owner=self.name)
+  def _transform_layers(self):
+    return [self.analysis, self.synthesis, self.hyper_analysis,
+            self.hyper_synthesis]
 
   def get_config(self):
     return {"name": self.name, "trainable": self.trainable,

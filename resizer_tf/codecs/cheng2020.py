@@ -11,7 +11,7 @@ authors (TF1 code, NOTES.md §4):
   g_s: Attention RB ResBlockUp RB ResBlockUp Attention RB ResBlockUp RB
        sub-pixel conv3x3 -> 3
   h_a: conv3x3 lrelu, conv3x3 lrelu, conv3x3/2 lrelu, conv3x3 lrelu,
-       conv3x3/2                                              (z: stride 64)
+       conv3x3/2 (on y itself)                                (z: stride 64)
   h_s: conv3x3 lrelu, conv3x3 x2 lrelu, conv3x3 (1.5N) lrelu,
        conv3x3 x2 (1.5N) lrelu, conv3x3 (2N)
   context: 5x5 masked conv (type A), 2N outputs
@@ -21,19 +21,20 @@ authors (TF1 code, NOTES.md §4):
 
 The rate of y is the discretized mixture likelihood (paper Sec. "Discretized
 Gaussian Mixture Likelihoods"), -log2 sum_k w_k [Phi((y+.5-mu_k)/s_k) -
-Phi((y-.5-mu_k)/s_k)], with uniform noise during training; z is coded under
-`tfc.NoisyDeepFactorized` in `tfc.ContinuousBatchedEntropyModel`.
+Phi((y-.5-mu_k)/s_k)], with additive uniform noise during training; z is
+coded under `tfc.NoisyDeepFactorized` in `tfc.ContinuousBatchedEntropyModel`.
 
-Quantisation: y is clipped to [-255, 256] (authors' release) and rounded to
-the nearest integer (plain rounding, as the authors' release), z is rounded
-to the nearest integer (no offset heuristic). `call(training=False)` and
-`compress` therefore quantise identically.
+Quantisation: y is clipped to [-255, 256] and rounded to the nearest integer
+(plain rounding, both as in the authors' release); z is quantised by
+`_entropy.FactorizedBottleneck` (around the prior's median by default, as
+tfc does). `call(training=False)` quantises exactly as `compress` once
+`prepare_for_coding` has fixed the offsets.
 
 Coding: the decoder runs the context model serially in raster order inside a
-`tf.while_loop`; the encoder runs the very same per-position computation (same
-ops, same shapes, same inputs) so both derive bit-identical mixture
+`tf.while_loop`; the encoder runs the very same per-position computation
+(same ops, same shapes, same inputs), so both derive bit-identical mixture
 parameters. Each symbol is binarised and range coded with
-tensorflow-compression's fixed-table coder (`_mixture_coding`).
+tensorflow-compression's fixed-table coder (see `_mixture_coding`).
 """
 import math
 
@@ -42,7 +43,9 @@ import tensorflow as tf
 import tensorflow_compression as tfc
 
 from resizer_tf import _validation
+from resizer_tf.codecs import _entropy
 from resizer_tf.codecs import _mixture_coding
+from resizer_tf.codecs import balle2017
 from resizer_tf.codecs import base
 
 _register = tf.keras.utils.register_keras_serializable(package="resizer_tf")
@@ -77,8 +80,8 @@ class _FiltersLayer(tf.keras.layers.Layer):
 
 @_register
 class ResidualUnit(_FiltersLayer):
-  """Residual bottleneck unit of the attention module: 1x1 (N/2) ReLU,
-  3x3 (N/2) ReLU, 1x1 (N), plus the input."""
+  """Bottleneck unit of the attention module: 1x1 (N/2) ReLU, 3x3 (N/2) ReLU,
+  1x1 (N), plus the input."""
 
   def __init__(self, filters, **kwargs):
     super().__init__(filters, **kwargs)
@@ -132,7 +135,14 @@ class ResidualBlock(_FiltersLayer):
 
 @_register
 class ResidualBlockWithStride(_FiltersLayer):
-  """conv3x3/2 LeakyReLU, conv3x3 GDN, plus a 1x1/2 conv shortcut."""
+  """conv3x3/2 LeakyReLU, conv3x3 GDN, plus a 1x1/2 conv shortcut.
+
+  The shortcut subsamples by 2 and then applies a 1x1 convolution, which is
+  the same function as a stride-2 1x1 convolution: TF 2.14's oneDNN kernel
+  for the filter gradient of stride-2 1x1 convolutions corrupts the heap on
+  CPU (crashes with "free(): invalid size"; fine with
+  TF_ENABLE_ONEDNN_OPTS=0).
+  """
 
   def __init__(self, filters, **kwargs):
     super().__init__(filters, **kwargs)
@@ -140,10 +150,10 @@ class ResidualBlockWithStride(_FiltersLayer):
                        name="conv1")
     self.conv2 = _conv(self.filters, 3, activation=tfc.GDN(name="gdn"),
                        name="conv2")
-    self.shortcut = _conv(self.filters, 1, down=2, name="shortcut")
+    self.shortcut = _conv(self.filters, 1, name="shortcut")
 
   def call(self, x):
-    return self.conv2(self.conv1(x)) + self.shortcut(x)
+    return self.conv2(self.conv1(x)) + self.shortcut(x[:, ::2, ::2])
 
 
 @_register
@@ -189,9 +199,9 @@ class MaskedConv2D(tf.keras.layers.Conv2D):
   """Causal ("type A") convolution of the context model, zero "same" padding.
 
   The kernel is multiplied by a mask that keeps only the positions strictly
-  before the centre in raster order (rows above, and the left part of the
-  centre row), so the output at (i, j) sees y_hat only at positions already
-  decoded when (i, j) is decoded.
+  before the centre in raster order (the rows above, and the left part of
+  the centre row), so the output at (i, j) sees y_hat only where it is
+  already decoded when (i, j) is decoded.
   """
 
   def __init__(self, filters, kernel_size=5, **kwargs):
@@ -205,41 +215,23 @@ class MaskedConv2D(tf.keras.layers.Conv2D):
     if any(k % 2 == 0 for k in self.kernel_size):
       raise ValueError(
           f"MaskedConv2D needs an odd kernel size; received {kernel_size}.")
-
-  def build(self, input_shape):
-    super().build(input_shape)
     kh, kw = self.kernel_size
     mask = np.zeros((kh, kw, 1, 1), np.float32)
     mask[:kh // 2] = 1
     mask[kh // 2, :kw // 2] = 1
-    self._mask = tf.constant(mask)
+    self._mask = mask
 
   @property
   def num_causal_positions(self):
+    """Kernel taps kept by the mask; they come first in raster order."""
     kh, kw = self.kernel_size
     return (kh // 2) * kw + kw // 2
 
   def convolution_op(self, inputs, kernel):
-    return super().convolution_op(inputs, kernel * tf.cast(self._mask,
-                                                           kernel.dtype))
-
-  def causal_context(self, patch):
-    """The output at the centre of one kernel-sized `patch` [kh, kw, C].
-
-    Only the causal positions enter the product (they come first in raster
-    order), so what the patch holds at the centre and after it is ignored.
-    Returns [1, filters].
-    """
-    kh, kw = self.kernel_size
-    channels = int(self.kernel.shape[-2])
-    n = self.num_causal_positions * channels
-    flat = tf.reshape(tf.cast(patch, self.compute_dtype), [1, kh * kw * channels])
-    kernel = tf.reshape(tf.cast(self.kernel, self.compute_dtype),
-                        [kh * kw * channels, self.filters])
-    out = tf.matmul(flat[:, :n], kernel[:n])
-    if self.use_bias:
-      out += tf.cast(self.bias, self.compute_dtype)
-    return out
+    # Reading the (possibly auto-cast) variable gives the compute dtype.
+    kernel = tf.convert_to_tensor(kernel)
+    return super().convolution_op(inputs,
+                                  kernel * tf.cast(self._mask, kernel.dtype))
 
   def get_config(self):
     config = super().get_config()
@@ -249,7 +241,7 @@ class MaskedConv2D(tf.keras.layers.Conv2D):
 
 
 @_register
-class Cheng2020(base.LearnedCodec):
+class Cheng2020(balle2017.TfcCodec):
   """Cheng et al. (CVPR 2020) anchor with a K-component Gaussian mixture.
 
   Args:
@@ -263,15 +255,23 @@ class Cheng2020(base.LearnedCodec):
       CompressAI's scale floor and keeps the CDFs finite).
     likelihood_bound: floor on each latent's likelihood in the rate
       (authors' release: 1e-6).
+    offset_heuristic: quantise z to the prior's median plus an integer (tfc's
+      default and the authors' tfc 1.x EntropyBottleneck, True); False
+      rounds to integers.
   """
 
   codec_name = "cheng2020"
   codec_id = 4
   stride = 16
   size_multiple = 64
+  #: Extra downsampling of z relative to y.
+  hyper_stride = 4
+  #: Number of strings `compress` returns: [y, z].
+  num_strings = 2
 
   def __init__(self, num_filters=128, num_mixtures=3, entropy_hidden=640,
-               scale_lower_bound=0.11, likelihood_bound=1e-6, **kwargs):
+               scale_lower_bound=0.11, likelihood_bound=1e-6,
+               offset_heuristic=True, **kwargs):
     super().__init__(**kwargs)
     for value, name in ((num_filters, "num_filters"),
                         (num_mixtures, "num_mixtures"),
@@ -289,11 +289,13 @@ class Cheng2020(base.LearnedCodec):
     if not 0 < likelihood_bound < 1:
       raise ValueError("`likelihood_bound` must be in (0, 1); received "
                        f"{likelihood_bound!r}.")
-    self.num_filters = n = int(num_filters)
+    self._set_filters(num_filters, num_filters)
+    n = self.num_filters
     self.num_mixtures = k = int(num_mixtures)
     self.entropy_hidden = int(entropy_hidden)
     self.scale_lower_bound = float(scale_lower_bound)
     self.likelihood_bound = float(likelihood_bound)
+    self.offset_heuristic = bool(offset_heuristic)
 
     self.analysis = tf.keras.Sequential([
         ResidualBlockWithStride(n, name="rbs_0"),
@@ -338,37 +340,57 @@ class Cheng2020(base.LearnedCodec):
         _conv(self.entropy_hidden, 1, activation=_lrelu, name="conv_1"),
         _conv(3 * k * n, 1, use_bias=False, name="conv_2"),
     ], name="entropy_parameters")
-    self.hyperprior = tfc.NoisyDeepFactorized(batch_shape=[n])
+    self.hyperprior = _entropy.FactorizedBottleneck(
+        n, offset_heuristic=self.offset_heuristic, name="hyperprior")
     self._binarizer = _mixture_coding.MixtureBinarizer()
-    self._z_coder = None
     self._compress_fn = None
     self._decompress_fn = None
+    # Create every variable now, so weights can be loaded before a call.
+    for model, channels in ((self.analysis, 3), (self.synthesis, n),
+                            (self.hyper_analysis, n),
+                            (self.hyper_synthesis, n),
+                            (self.context_model, n),
+                            (self.entropy_parameters, 4 * n)):
+      model.build((None, None, None, channels))
 
   # -- The model ----------------------------------------------------------
 
   @property
   def entropy_model_variables(self):
-    return list(self.hyperprior.trainable_variables)
+    return self.hyperprior.prior_variables
+
+  def _transform_layers(self):
+    return [self.analysis, self.synthesis, self.hyper_analysis,
+            self.hyper_synthesis, self.context_model, self.entropy_parameters]
 
   def _latent(self, x):
-    """y = g_a(x), float32, clipped to the codable range."""
+    """y = g_a(x), float32, clipped to the codable range (authors' release)."""
     y = tf.cast(self.analysis(x), tf.float32)
     return tf.clip_by_value(y, _mixture_coding.SYMBOL_MIN,
                             _mixture_coding.SYMBOL_MAX)
 
+  def _hyper_latent(self, y):
+    """z = h_a(y) (on y itself, not |y|), float32."""
+    return tf.cast(self.hyper_analysis(tf.cast(y, self.compute_dtype)),
+                   tf.float32)
+
   def _hyper_features(self, z_hat, latent_hw):
-    """h_s(z_hat) cropped to the size of y (z is ceil(y / 4))."""
-    psi = self.hyper_synthesis(z_hat)
+    """h_s(z_hat) cropped to the size of y (z has ceil(y / 4) positions)."""
+    psi = self.hyper_synthesis(tf.cast(z_hat, self.compute_dtype))
     return psi[:, :latent_hw[0], :latent_hw[1]]
 
   def mixture_parameters(self, context, hyper):
-    """Entropy parameters -> (weights, means, scales), each float32 [..., N, K].
+    """Entropy parameters -> (weights, means, scales), each float32 [..., N, K]."""
+    feats = tf.concat([context, tf.cast(hyper, context.dtype)], axis=-1)
+    return self._split_mixture(self.entropy_parameters(feats))
 
-    Channel order of the last 1x1 layer follows the authors' release: for
+  def _split_mixture(self, params):
+    """[..., 3KN] -> (weights, means, scales), each float32 [..., N, K].
+
+    The channel order of the last 1x1 layer follows the authors' release: for
     each component k, N weight logits, N means, N scales.
     """
-    feats = tf.concat([context, tf.cast(hyper, context.dtype)], axis=-1)
-    params = tf.cast(self.entropy_parameters(feats), tf.float32)
+    params = tf.cast(params, tf.float32)
     shape = tf.shape(params)
     rank = params.shape.rank
     params = tf.reshape(params, tf.concat(
@@ -381,155 +403,184 @@ class Cheng2020(base.LearnedCodec):
     return weight, loc, scale
 
   def mixture_bits(self, y, weight, loc, scale):
-    """-log2 of the mixture mass of [y - 1/2, y + 1/2], floored at
-    `likelihood_bound` (paper Sec. "Discretized Gaussian Mixture
+    """-log2 of the mixture mass of [y - 1/2, y + 1/2], the likelihood floored
+    at `likelihood_bound` (paper Sec. "Discretized Gaussian Mixture
     Likelihoods"); float32, shaped like y."""
     dist = tfc.NoisyNormalMixture(loc=loc, scale=scale, weight=weight)
     log_p = tfc.lower_bound(dist.log_prob(y), math.log(self.likelihood_bound))
     return log_p / -math.log(2.0)
 
   def call(self, x, training=None, valid_size=None):
+    """Returns (x_hat [B, H, W, 3] float32, bits [B] float32). See base.py.
+
+    With `valid_size`, y outside ceil(valid / 16) is zeroed before h_a and
+    the context model and costs no bits, z outside ceil(valid / 64) costs no
+    bits and is zeroed before h_s, and g_s sees the zeroed y_hat.
+    """
     x, _ = _validation.check_image_batch(x, "x", channels=3)
-    training = bool(training)
+    y = self._latent(x)
+    mask_y = mask_z = None
     if valid_size is not None:
       valid_size = base.check_valid_size(valid_size, x)
-    y = self._latent(x)
-    z = tf.cast(self.hyper_analysis(y), tf.float32)
-    z_model = tfc.ContinuousBatchedEntropyModel(
-        self.hyperprior, coding_rank=1, compression=False,
-        offset_heuristic=False, bottleneck_dtype=tf.float32)
-    z_hat, z_bits = z_model(z, training=training)
+      mask_y = base.valid_latent_mask(valid_size, self.stride, tf.shape(y))
+      y *= mask_y
+    z = self._hyper_latent(y)
+    if valid_size is not None:
+      mask_z = base.valid_latent_mask(
+          valid_size, self.stride * self.hyper_stride, tf.shape(z))
+    z_hat, z_bits = self.hyperprior(z, training=training, valid_mask=mask_z)
     if training:
       y_hat = y + tf.random.uniform(tf.shape(y), -.5, .5)
     else:
       y_hat = tfc.round_st(y)
-    if valid_size is not None:
-      y_mask = base.valid_latent_mask(valid_size, self.stride, tf.shape(y))
-      z_mask = base.valid_latent_mask(valid_size, 4 * self.stride,
-                                      tf.shape(z))
-      y_hat *= y_mask
-      z_hat *= z_mask
-      z_bits *= z_mask[..., 0]
+    if mask_y is not None:
+      y_hat *= mask_y
     psi = self._hyper_features(z_hat, tf.shape(y)[1:3])
     weight, loc, scale = self.mixture_parameters(
-        self.context_model(y_hat), psi)
+        self.context_model(tf.cast(y_hat, self.compute_dtype)), psi)
     y_bits = tf.reduce_sum(self.mixture_bits(y_hat, weight, loc, scale), -1)
-    if valid_size is not None:
-      y_bits *= y_mask[..., 0]
-    bits = (tf.reduce_sum(y_bits, axis=(1, 2)) +
-            tf.reduce_sum(z_bits, axis=(1, 2)))
-    x_hat = self.synthesis(y_hat)[:, :tf.shape(x)[1], :tf.shape(x)[2]]
+    if mask_y is not None:
+      y_bits *= mask_y[..., 0]
+    bits = tf.reduce_sum(y_bits, axis=(1, 2)) + z_bits
+    x_hat = self.synthesis(tf.cast(y_hat, self.compute_dtype))
+    x_hat = x_hat[:, :tf.shape(x)[1], :tf.shape(x)[2]]
     return tf.cast(x_hat, tf.float32), bits
 
   # -- Coding -------------------------------------------------------------
 
   def prepare_for_coding(self):
-    """Builds the range-coding tables of z and the coding tf.functions.
+    """Builds z's range-coding tables from the trained prior (eagerly).
 
-    Call again after any further training: the tables and the traced
-    functions capture the current weights of the hyperprior.
+    Call again after any further training: the tables and the traced coding
+    functions capture the model as it is now.
     """
-    if not tf.executing_eagerly():
-      raise RuntimeError("`prepare_for_coding` must run eagerly.")
-    if not self.built:
-      self(tf.zeros([1, self.size_multiple, self.size_multiple, 3]))
-    self._z_coder = tfc.ContinuousBatchedEntropyModel(
-        self.hyperprior, coding_rank=3, compression=True, stateless=True,
-        offset_heuristic=False, bottleneck_dtype=tf.float32)
-    self._compress_fn = tf.function(
-        self._compress_graph,
-        input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])
-    self._decompress_fn = tf.function(
-        self._decompress_graph,
-        input_signature=[tf.TensorSpec([], tf.string),
-                         tf.TensorSpec([], tf.string),
-                         tf.TensorSpec([2], tf.int32)])
+    self.hyperprior.prepare_for_coding()
+    self._compress_fn = self._decompress_fn = None
 
-  def _require_prepared(self):
-    if self._z_coder is None:
+  def _coding_functions(self):
+    """The traced coders; made on first use (also after loading a file that
+    holds z's tables)."""
+    if self.hyperprior.coder is None:
       raise ValueError(
           "Cheng2020: call `prepare_for_coding()` after training and before "
           "`compress` / `decompress`.")
+    if self._compress_fn is None:
+      self._compress_fn = tf.function(
+          self._compress_graph,
+          input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])
+      self._decompress_fn = tf.function(
+          self._decompress_graph,
+          input_signature=[tf.TensorSpec([], tf.string),
+                           tf.TensorSpec([], tf.string),
+                           tf.TensorSpec([2], tf.int32)])
+    return self._compress_fn, self._decompress_fn
 
   def compress(self, x):
-    """Codes one image [1, H, W, 3] (H, W multiples of 64).
-
-    Returns [z_string, y_string], two scalar tf.string tensors.
-    """
-    self._require_prepared()
+    """[1, H, W, 3] in [0, 1] -> [y string, z string]; H, W multiples of 64."""
+    compress_fn, _ = self._coding_functions()
     x = base.check_compress_input(x, self.size_multiple)
-    return list(self._compress_fn(x))
+    return list(compress_fn(x))
 
   def decompress(self, strings, latent_size):
-    """Inverts `compress`; `latent_size` = (H / 16, W / 16). Returns [1, H, W, 3]."""
-    self._require_prepared()
-    strings, latent_size = base.check_decompress_input(strings, latent_size, 2)
-    return self._decompress_fn(strings[0], strings[1], latent_size)
+    """[y string, z string], int32 (h, w) of y -> x_hat [1, 16h, 16w, 3].
+
+    A damaged z string raises InvalidArgumentError (tfc's sanity check); the
+    y string has no redundancy to check, so damage to it is caught only by
+    the file format's checksum (bitstream.py).
+    """
+    _, decompress_fn = self._coding_functions()
+    strings, latent_size = base.check_decompress_input(
+        strings, latent_size, self.num_strings)
+    return decompress_fn(strings[0], strings[1], latent_size)
 
   def _compress_graph(self, x):
-    y = self._latent(x)
-    y = tf.debugging.assert_all_finite(
-        y, "Cheng2020.compress: the latent y has NaN/Inf (diverged weights?).")
-    z = tf.cast(self.hyper_analysis(y), tf.float32)
-    z_string = self._z_coder.compress(z[0])
-    z_hat = self._z_coder.quantize(z)
-    psi = self._hyper_features(z_hat, tf.shape(y)[1:3])
-    symbols = tf.cast(tf.round(y[0]), tf.int32)
-    handle = tfc.create_range_encoder([], self._binarizer.lookup)
-    handle, _ = self._code_serially(psi[0], handle, symbols)
-    return z_string, tfc.entropy_encode_finalize(handle)
+    with tf.device("/cpu:0"):
+      y = self._latent(tf.cast(x, self.compute_dtype))
+      y = tf.debugging.assert_all_finite(
+          y, "Cheng2020.compress: the latent y has NaN/Inf (diverged "
+          "weights?).")
+      z = self._hyper_latent(y)
+      z_string = self.hyperprior.compress(z)[0]
+      psi = self._hyper_features(self.hyperprior.quantize(z),
+                                 tf.shape(y)[1:3])
+      symbols = tf.cast(tf.round(y[0]), tf.int32)
+      handle = tfc.create_range_encoder([], self._binarizer.lookup)
+      handle, _ = self._code_serially(psi[0], handle, symbols)
+      return tfc.entropy_encode_finalize(handle), z_string
 
-  def _decompress_graph(self, z_string, y_string, latent_size):
-    z_size = -(-latent_size // 4)
-    z_hat = self._z_coder.decompress(z_string, z_size)[None]
-    psi = self._hyper_features(z_hat, latent_size)
-    handle = tfc.create_range_decoder(y_string, self._binarizer.lookup)
-    handle, y_hat = self._code_serially(psi[0], handle)
-    check = tf.debugging.assert_equal(
-        tfc.entropy_decode_finalize(handle), True,
-        message="Cheng2020.decompress: corrupt or truncated y string.")
-    with tf.control_dependencies([check]):
-      x_hat = self.synthesis(y_hat[None])
-    return tf.cast(x_hat, tf.float32)
+  def _decompress_graph(self, y_string, z_string, latent_size):
+    with tf.device("/cpu:0"):
+      z_size = -(-latent_size // self.hyper_stride)
+      z_hat = self.hyperprior.decompress(z_string[None], z_size)
+      psi = self._hyper_features(z_hat, latent_size)
+      handle = tfc.create_range_decoder(y_string, self._binarizer.lookup)
+      handle, y_hat = self._code_serially(psi[0], handle)
+      check = tf.debugging.assert_equal(
+          tfc.entropy_decode_finalize(handle), True,
+          message="Cheng2020.decompress: corrupt or truncated y string.")
+      with tf.control_dependencies([check]):
+        x_hat = self.synthesis(tf.cast(y_hat[None], self.compute_dtype))
+      return tf.cast(x_hat, tf.float32)
 
   def _code_serially(self, psi, handle, symbols=None):
     """Runs the context model in raster order, coding (or decoding) y.
 
     Encoder (`symbols` given) and decoder (`symbols` None) execute the same
     per-position ops on the same buffer contents, so both compute the same
-    mixture parameters bit for bit. Returns (handle, y_hat float [h, w, N]).
+    mixture parameters bit for bit. The convolutions run in float32 as matrix
+    products on kernels materialised once before the loop (SignalConv2D
+    rebuilds its kernel from the RDFT parameter on every call, which would
+    dominate the loop), and the hyper half of the first 1x1 layer is applied
+    to all positions at once. Returns (handle, y_hat float32 [h, w, N]).
     """
     n = self.num_filters
     kh, kw = self.context_model.kernel_size
     ph, pw = kh // 2, kw // 2
     h, w = tf.shape(psi)[0], tf.shape(psi)[1]
-    dtype = self.context_model.compute_dtype
-    buf = tf.zeros([h + 2 * ph, w + 2 * pw, n], dtype)
+
+    def matrix(kernel):
+      kernel = tf.cast(kernel, tf.float32)
+      return tf.reshape(kernel, [-1, kernel.shape[-1]])
+
+    causal = self.context_model.num_causal_positions * n
+    context_kernel = matrix(self.context_model.kernel)[:causal]
+    context_bias = tf.cast(self.context_model.bias, tf.float32)
+    layers = self.entropy_parameters.layers
+    kernels = [matrix(layer.kernel) for layer in layers]
+    biases = [tf.cast(layer.bias, tf.float32) for layer in layers[:-1]]
+    hyper_term = tf.matmul(
+        tf.reshape(tf.cast(psi, tf.float32), [-1, 2 * n]),
+        kernels[0][2 * n:]) + biases[0]
+    buf = tf.zeros([h + 2 * ph, w + 2 * pw, n])
 
     def body(p, handle, buf):
       i, j = p // w, p % w
-      patch = tf.slice(buf, [i, j, 0], [kh, kw, n])
-      context = self.context_model.causal_context(patch)[:, None, None]
-      hyper = tf.slice(psi, [i, j, 0], [1, 1, 2 * n])[None]
-      weight, loc, scale = (t[0, 0, 0] for t in self.mixture_parameters(
-          context, hyper))
+      patch = tf.reshape(tf.slice(buf, [i, j, 0], [kh, kw, n]), [1, -1])
+      context = tf.matmul(patch[:, :causal], context_kernel) + context_bias
+      act = _lrelu(tf.matmul(context, kernels[0][:2 * n]) +
+                   hyper_term[p:p + 1])
+      act = _lrelu(tf.matmul(act, kernels[1]) + biases[1])
+      weight, loc, scale = (t[0] for t in self._split_mixture(
+          tf.matmul(act, kernels[2])))
       if symbols is None:
         handle, values = self._binarizer.decode(handle, weight, loc, scale)
       else:
         values = symbols[i, j]
         handle = self._binarizer.encode(handle, values, weight, loc, scale)
       buf = tf.tensor_scatter_nd_update(
-          buf, [[i + ph, j + pw]], tf.cast(values, dtype)[None])
+          buf, [[i + ph, j + pw]], tf.cast(values, tf.float32)[None])
       return p + 1, handle, buf
 
     _, handle, buf = tf.while_loop(
         lambda p, *_: p < h * w, body, (tf.constant(0), handle, buf),
         parallel_iterations=1)
-    return handle, tf.cast(buf[ph:ph + h, pw:pw + w], tf.float32)
+    return handle, buf[ph:ph + h, pw:pw + w]
 
   def get_config(self):
-    return dict(name=self.name, num_filters=self.num_filters,
-                num_mixtures=self.num_mixtures,
-                entropy_hidden=self.entropy_hidden,
-                scale_lower_bound=self.scale_lower_bound,
-                likelihood_bound=self.likelihood_bound)
+    return {"name": self.name, "trainable": self.trainable,
+            "num_filters": self.num_filters,
+            "num_mixtures": self.num_mixtures,
+            "entropy_hidden": self.entropy_hidden,
+            "scale_lower_bound": self.scale_lower_bound,
+            "likelihood_bound": self.likelihood_bound,
+            "offset_heuristic": self.offset_heuristic}

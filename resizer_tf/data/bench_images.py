@@ -7,9 +7,8 @@ of `mate-backgrounds` (nature/*.jpg) and 11 photos of
 `plasma-workspace-wallpapers`, each area-downscaled and centre-cropped to
 768x512 (landscape), which also hides the sources' JPEG artefacts.
 
-It also holds the two helpers every evaluation uses to read a folder of
-images (`list_images`, `read_image`), so Kodak, Tecnick or CLIC folders work
-the same way when a user has them.
+`list_images` lists any folder of images (Kodak, Tecnick, CLIC, ...) for
+the evaluation; files are read with `resizer_tf.images.read_image`.
 """
 import hashlib
 import json
@@ -152,26 +151,6 @@ def list_images(folder):
     raise ValueError(
         f"No images ({', '.join(IMAGE_EXTENSIONS)}) found in {folder!r}.")
   return paths
-
-
-def read_image(path):
-  """Reads an image file as uint8 [H, W, 3] RGB (greyscale is replicated)."""
-  try:
-    with Image.open(path) as im:
-      im.load()
-      if im.mode not in ("RGB", "L", "P", "RGBA", "LA", "I;16", "I", "CMYK",
-                         "YCbCr"):
-        raise ValueError(f"unsupported mode {im.mode}")
-      if im.mode in ("RGBA", "LA") and im.getextrema()[-1][0] < 255:
-        raise ValueError("image has transparency; codecs compare RGB only")
-      if im.mode in ("I;16", "I"):
-        raise ValueError(f"{im.mode} (16/32-bit) images are not supported; "
-                         "expected 8-bit RGB")
-      return np.asarray(im.convert("RGB"), dtype=np.uint8)
-  except FileNotFoundError:
-    raise
-  except (OSError, ValueError, SyntaxError) as e:
-    raise ValueError(f"Cannot read {path!r} as an 8-bit RGB image: {e}") from e
 
 
 def file_sha256(path):

@@ -4,17 +4,22 @@ The compression trainer exports one SavedModel per trained model (one
 lambda). Contract of such a SavedModel `m = tf.saved_model.load(path)`:
 
   * `m.signatures["compress"](image=<uint8 [H, W, 3]>)` -> {"file": scalar
-    tf.string, the complete compressed file; "scale": float32 scalar, the
-    resize factor M (1.0 for plain codecs)}.
+    tf.string, the complete compressed file; "scale": the resize factor M
+    (1.0 for plain codecs), a float32 scalar or float32 [2] = (My, Mx) as
+    resizer_tf/serving.py exports it}.
   * `m.signatures["decompress"](file=<scalar tf.string>)` -> {"image":
     uint8 [H, W, 3]}.
-  * optional attributes `m.lmbda` (float) and `m.codec_name` (string).
+  * optional attributes `m.lmbda` (float), `m.codec_name` (string) and
+    `m.resize` (bool).
 
 Curve naming rule: a learned model is named "CURVE@POINT", e.g.
 "balle2017+resize@0.01". All models with the same CURVE form one R-D curve
 (one row of Table II); POINT labels the model on it (its lambda). Without
 "@", CURVE is the whole name and POINT is the model's lambda. Without a
-name, CURVE is `m.codec_name` (else the folder name) and POINT its lambda.
+name, CURVE is `m.codec_name` plus "+resize" when `m.resize` is true
+(else the folder name) and POINT its lambda.
+A curve "C+resize" is paired with the curve "C" in the R-D plot's legend
+BD-rates, as in the paper's Fig. 7 (report.legend_reference).
 """
 import hashlib
 import os
@@ -104,12 +109,15 @@ class LearnedCodecAdapter(base.ImageCodec):
     self._decompress = signatures["decompress"]
     self.lmbda = _attribute(self._model, "lmbda")
     self.codec_name = _attribute(self._model, "codec_name")
+    self.resize = _attribute(self._model, "resize")
     lmbda_label = None if self.lmbda is None else format_point(self.lmbda)
     if name:
       curve, point = split_name(name)
-    else:
+    elif self.codec_name:
       curve, point = split_name(
-          self.codec_name or os.path.basename(self.path.rstrip(os.sep)))
+          self.codec_name + ("+resize" if self.resize else ""))
+    else:
+      curve, point = split_name(os.path.basename(self.path.rstrip(os.sep)))
     point = point or lmbda_label or "default"
     self.name = curve
     self.label = curve
@@ -132,7 +140,17 @@ class LearnedCodecAdapter(base.ImageCodec):
     data = out["file"].numpy()
     info = {}
     if "scale" in out:
-      info["M"] = float(out["scale"].numpy())
+      scale = np.asarray(out["scale"].numpy(), np.float64).ravel()
+      if scale.size == 2:
+        info["M_y"], info["M_x"] = float(scale[0]), float(scale[1])
+        # One number per image for Fig. 6: the geometric mean, which is M
+        # itself when My = Mx (the paper's shared factor).
+        info["M"] = float(np.sqrt(scale[0] * scale[1]))
+      elif scale.size == 1:
+        info["M"] = float(scale[0])
+      else:
+        raise ValueError(f"'scale' must be a scalar or (My, Mx); received "
+                         f"shape {out['scale'].shape}.")
     return data, info
 
   def encode(self, image, setting):

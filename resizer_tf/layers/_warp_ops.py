@@ -14,9 +14,14 @@ the same sparse products rather than autodiff through the construction of A:
   dL/dU = A^T dL/dV                      (the same op with `adjoint_a`),
   dL/dM = sum_i <dL/dV_i, (A' U)_i>,      A'[i, m] = k'(s_i - m) ds_i/dM,
 with ds_i/dM = -i / M^2, and 0 where s_i is clamped to the last pixel.
+
+The sparse GPU kernel accumulates with atomics and refuses to run under
+`tf.config.experimental.enable_op_determinism()`; then (and a GPU visible)
+each axis uses per-image dense matrices and batched matmuls instead.
 See docs/warp.md for the measured cost of this and the alternatives.
 """
 import tensorflow as tf
+from tensorflow.python.framework import config as tf_config  # pylint: disable=g-direct-tensorflow-import
 
 RADIUS = {"bicubic": 2, "bilinear": 1}
 
@@ -64,10 +69,10 @@ def triangle_derivative(x):
 class _Axis:
   """Sampling positions and sparse interpolation matrix of one axis."""
 
-  def __init__(self, scale, n_in, n_out, kernel, a):
+  def __init__(self, scale, n_in, n_out, kernel, a, dense=False):
     """scale: [B] float; n_in, n_out: int32 scalars."""
     self.scale, self.n_in, self.n_out = scale, n_in, n_out
-    self.kernel, self.a = kernel, a
+    self.kernel, self.a, self.dense = kernel, a, dense
     dtype = scale.dtype
     radius = RADIUS[kernel]
     batch = tf.shape(scale)[0]
@@ -81,10 +86,10 @@ class _Axis:
         tf.range(1 - radius, radius + 1), dtype)         # [B, n_out, 2r]
     self.offset = s[..., None] - taps
     self.weights = self._kernel(self.offset)
+    self.taps = tf.clip_by_value(taps, 0., last)          # edge replicate
     # Block-diagonal over the batch: row b * n_out + i, column b * n_in + m.
     in_base = tf.range(batch, dtype=tf.int64) * tf.cast(n_in, tf.int64)
-    cols = tf.cast(tf.clip_by_value(taps, 0., last), tf.int64)
-    cols += in_base[:, None, None]
+    cols = tf.cast(self.taps, tf.int64) + in_base[:, None, None]
     rows = tf.broadcast_to(
         tf.range(tf.cast(batch * n_out, tf.int64))[:, None],
         [tf.cast(batch * n_out, tf.int64), 2 * radius])
@@ -103,28 +108,70 @@ class _Axis:
       return keys_cubic_derivative(x, self.a)
     return triangle_derivative(x)
 
-  def _matrix(self, values):
-    return tf.SparseTensor(self.indices, tf.reshape(values, [-1]),
-                           self.dense_shape)
+  def _product(self, values, u, adjoint=False):
+    """A u (or A^T u) for the matrix with `values` [B, n_out, 2r] at the
+    taps; u is [B * n_in, X] (or [B * n_out, X])."""
+    if not self.dense:
+      matrix = tf.SparseTensor(self.indices, tf.reshape(values, [-1]),
+                               self.dense_shape)
+      return tf.sparse.sparse_dense_matmul(matrix, u, adjoint_a=adjoint)
+    # Per-image dense [n_out, n_in] matrices and batched matmuls: the
+    # deterministic GPU fallback (the sparse GPU kernel accumulates with
+    # atomics and refuses to run under op determinism).
+    batch = tf.shape(self.scale)[0]
+    matrix = tf.reduce_sum(
+        tf.one_hot(tf.cast(self.taps, tf.int32), self.n_in,
+                   dtype=values.dtype) * values[..., None], axis=2)
+    product = tf.matmul(matrix, tf.reshape(u, [batch, -1, tf.shape(u)[1]]),
+                        transpose_a=adjoint)
+    return tf.reshape(product, [-1, tf.shape(u)[1]])
 
   def apply(self, u):
     """[B * n_in, X] -> [B * n_out, X]."""
-    return tf.sparse.sparse_dense_matmul(self._matrix(self.weights), u)
+    return self._product(self.weights, u)
 
   def backprop(self, grad, u):
     """Returns (dL/du [B * n_in, X], dL/dM [B]) given dL/d(apply(u))."""
-    du = tf.sparse.sparse_dense_matmul(
-        self._matrix(self.weights), grad, adjoint_a=True)
+    du = self._product(self.weights, grad, adjoint=True)
     ds_dm = tf.where(self.unclamped,
                      -self.i[None] / tf.square(self.scale[:, None]),
                      tf.zeros_like(self.offset[..., 0]))
     # d(offset)/dM = ds/dM, so d(weights)/dM = k'(offset) ds/dM.
     slope = self._kernel_derivative(self.offset) * ds_dm[..., None]
-    dv_dm = tf.sparse.sparse_dense_matmul(self._matrix(slope), u)
+    dv_dm = self._product(slope, u)
     batch = tf.shape(self.scale)[0]
-    dm = tf.matmul(tf.reshape(dv_dm, [batch, 1, -1]),
-                   tf.reshape(grad, [batch, -1, 1]))
-    return du, tf.reshape(dm, [batch])
+    # (A batched matmul [B, 1, N] x [B, N, 1] measured 3x slower.)
+    dm = tf.reduce_sum(tf.reshape(dv_dm * grad, [batch, -1]), axis=1)
+    return du, dm
+
+
+def _content_rows(scale, n_in, n_out):
+  """Rows [0, n) hold every sample of any image below n_in - 1 and one row
+  that all images sample at the clamped n_in - 1; rows >= n repeat it.
+  (Same arithmetic as `_Axis`, so the split agrees with its clamping.)"""
+  i = tf.cast(tf.range(n_out), scale.dtype)
+  unclamped = i[None] / scale[:, None] <= tf.cast(n_in - 1, scale.dtype)
+  n = tf.reduce_max(tf.reduce_sum(tf.cast(unclamped, tf.int32), axis=1)) + 1
+  return tf.clip_by_value(n, 1, n_out)
+
+
+def _repeat_last_row(v, batch, n, n_out):
+  """[B * n, X] -> [B * n_out, X]; rows >= n - 1 copy row n - 1."""
+  def repeat():
+    rows = tf.minimum(tf.range(n_out), n - 1)
+    u = tf.gather(tf.reshape(v, [batch, n, -1]), rows, axis=1)
+    return tf.reshape(u, [batch * n_out, -1])
+  return tf.cond(n < n_out, repeat, lambda: v)
+
+
+def _sum_repeated_rows(g, batch, n, n_out):
+  """Adjoint of `_repeat_last_row` (deterministic on every device)."""
+  def add():
+    u = tf.reshape(g, [batch, n_out, -1])
+    u = tf.concat([u[:, :n - 1],
+                   tf.reduce_sum(u[:, n - 1:], axis=1, keepdims=True)], 1)
+    return tf.reshape(u, [batch * n, -1])
+  return tf.cond(n < n_out, add, lambda: g)
 
 
 def _swap_rows_cols(x, batch, rows, cols, channels):
@@ -138,7 +185,7 @@ def _swap_rows_cols(x, batch, rows, cols, channels):
 # converting these functions costs about a second per trace.
 @tf.autograph.experimental.do_not_convert
 def scale_warp(images, scale_yx, out_height, out_width, kernel="bicubic",
-               a=-0.5):
+               a=-0.5, dense=None):
   """Warps `images` [B, H, W, C] by per-image, per-axis factors.
 
   Args:
@@ -147,6 +194,8 @@ def scale_warp(images, scale_yx, out_height, out_width, kernel="bicubic",
     out_height, out_width: int32 scalars (tensors or ints), > 0.
     kernel: "bicubic" or "bilinear".
     a: Keys parameter of the bicubic kernel.
+    dense: use per-image dense matrices instead of the sparse product; None
+      does so only when op determinism is enabled and a GPU is visible.
 
   Returns:
     [B, out_height, out_width, C]; output pixel (i, j) samples the input at
@@ -154,24 +203,36 @@ def scale_warp(images, scale_yx, out_height, out_width, kernel="bicubic",
   """
   out_height = tf.convert_to_tensor(out_height, tf.int32)
   out_width = tf.convert_to_tensor(out_width, tf.int32)
+  if dense is None:
+    # TF 2.14 exposes only the setter of op determinism publicly.
+    dense = bool(tf_config.is_op_determinism_enabled() and
+                 tf.config.list_logical_devices("GPU"))
 
   @tf.custom_gradient
   def warp(x, scale):
     shape = tf.shape(x)
     batch, height, width, channels = shape[0], shape[1], shape[2], shape[3]
-    ys = _Axis(scale[:, 0], height, out_height, kernel, a)
-    xs = _Axis(scale[:, 1], width, out_width, kernel, a)
     # Shrinking rows first keeps both transposes on the smaller tensors;
     # when rows grow, columns first does (the transposes dominate the cost).
     rows_first = out_height <= height
-    static = tf.get_static_value(rows_first)
+    static_sizes = (x.shape[1], tf.get_static_value(out_height))
+    static = None if None in static_sizes else bool(
+        static_sizes[1] <= static_sizes[0])
+    xs = _Axis(scale[:, 1], width, out_width, kernel, a, dense)
+    if static is not False:
+      # Rows first on the full canvas: only the content rows go through
+      # both passes and transposes; the clamped rows below repeat one row.
+      content = _content_rows(scale[:, 0], height, out_height)
+      ys_content = _Axis(scale[:, 0], height, content, kernel, a, dense)
+    if static is not True:
+      ys = _Axis(scale[:, 0], height, out_height, kernel, a, dense)
 
     def forward_rows_first():
       u1 = tf.reshape(x, [batch * height, width * channels])
-      u2 = _swap_rows_cols(ys.apply(u1), batch, out_height, width, channels)
-      v = _swap_rows_cols(xs.apply(u2), batch, out_width, out_height,
-                          channels)
-      return v, u1, u2
+      u2 = _swap_rows_cols(ys_content.apply(u1), batch, content, width,
+                           channels)
+      v = _swap_rows_cols(xs.apply(u2), batch, out_width, content, channels)
+      return _repeat_last_row(v, batch, content, out_height), u1, u2
 
     def forward_cols_first():
       u1 = _swap_rows_cols(tf.reshape(x, [batch * height, width * channels]),
@@ -191,10 +252,11 @@ def scale_warp(images, scale_yx, out_height, out_width, kernel="bicubic",
       dy = tf.reshape(dy, [batch * out_height, out_width * channels])
 
       def backward_rows_first():
-        g2 = _swap_rows_cols(dy, batch, out_height, out_width, channels)
+        g2 = _sum_repeated_rows(dy, batch, content, out_height)
+        g2 = _swap_rows_cols(g2, batch, content, out_width, channels)
         g1, dm_x = xs.backprop(g2, u2)
-        g1 = _swap_rows_cols(g1, batch, width, out_height, channels)
-        dx, dm_y = ys.backprop(g1, u1)
+        g1 = _swap_rows_cols(g1, batch, width, content, channels)
+        dx, dm_y = ys_content.backprop(g1, u1)
         return dx, dm_y, dm_x
 
       def backward_cols_first():

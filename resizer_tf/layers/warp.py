@@ -61,7 +61,8 @@ class BicubicWarp(tf.keras.layers.Layer):
   def __init__(self, kernel="bicubic", a=-0.5, **kwargs):
     super().__init__(**kwargs)
     if kernel not in KERNELS:
-      raise ValueError(f"`kernel` must be one of {KERNELS}; received {kernel!r}.")
+      raise ValueError(
+          f"`kernel` must be one of {KERNELS}; received {kernel!r}.")
     if (isinstance(a, bool) or not isinstance(a, numbers.Real) or
         not math.isfinite(a)):
       raise ValueError(f"`a` must be a finite number; received {a!r}.")
@@ -77,14 +78,16 @@ class BicubicWarp(tf.keras.layers.Layer):
     images, single = _validation.check_image_batch(images, allow_single=True)
     work_dtype = tf.float64 if images.dtype == tf.float64 else tf.float32
     shape = tf.shape(images)
-    batch, height, width = shape[0], shape[1], shape[2]
+    batch = shape[0]
+    # Static sizes where known let the graph specialise (axis order).
+    height, width = (shape[i] if images.shape[i] is None else images.shape[i]
+                     for i in (1, 2))
     checks = self._check_spatial(images)
     out_h, out_w, size_checks = self._output_size(output_size, height, width)
     scale, scale_checks = self._check_scale(
         scale, batch, images.shape[0], work_dtype)
     with tf.control_dependencies(checks + size_checks + scale_checks):
       x = tf.cast(images, work_dtype)
-      scale = tf.identity(scale)
     y = _warp_ops.scale_warp(x, scale, out_h, out_w, self.kernel, self.a)
     y.set_shape([images.shape[0], _static_int(out_h), _static_int(out_w),
                  images.shape[3]])
@@ -135,15 +138,19 @@ class BicubicWarp(tf.keras.layers.Layer):
         tf.size(size), 2, message="`output_size` must have 2 entries."),
               tf.debugging.assert_positive(
                   size, message="`output_size` must be positive.")]
+    # Gated, so that a bad size fails here rather than in a later op.
+    with tf.control_dependencies(checks):
+      size = tf.identity(size)
     return size[0], size[1], checks
 
   @staticmethod
   def _check_scale(scale, batch, static_batch, dtype):
     """Returns ([B, 2] (M_y, M_x) in `dtype`, runtime checks)."""
     if isinstance(scale, bool) or (
-        isinstance(scale, numbers.Number) and
+        isinstance(scale, numbers.Real) and
         not (math.isfinite(scale) and scale > 0)):
-      raise ValueError(f"`scale` (M) must be finite and > 0; received {scale!r}.")
+      raise ValueError(
+          f"`scale` (M) must be finite and > 0; received {scale!r}.")
     try:
       scale = tf.convert_to_tensor(scale)
     except (TypeError, ValueError):
@@ -157,29 +164,31 @@ class BicubicWarp(tf.keras.layers.Layer):
     scale = tf.cast(scale, dtype)
     rank = scale.shape.rank
     shapes = "[], [B], [B, 1] or [B, 2] (M_y, M_x)"
-    if rank == 2 and scale.shape[1] not in (1, 2, None):
-      raise ValueError(f"`scale` must have shape {shapes}; received {scale.shape}.")
-    if rank not in (0, 1, 2):
-      raise ValueError(f"`scale` must have shape {shapes}; received {scale.shape}.")
+    if rank not in (0, 1, 2) or (
+        rank == 2 and scale.shape[1] not in (1, 2, None)):
+      raise ValueError(
+          f"`scale` must have shape {shapes}; received {scale.shape}.")
     if rank and None not in (static_batch, scale.shape[0]) and (
         scale.shape[0] != static_batch):
       raise ValueError(
           f"`scale` must have one entry per image ({static_batch}); received "
           f"shape {scale.shape}.")
     checks = list(_validation.assert_finite_positive(scale, "scale (M)"))
-    if rank == 0:
-      scale = tf.fill([batch, 2], scale)
-    else:
-      if rank == 1:
-        scale = scale[:, None]
+    if rank == 1:
+      scale = scale[:, None]
+    if rank:
       checks.append(tf.debugging.assert_equal(
           tf.shape(scale)[0], batch,
           message="`scale` must have one entry per image (its first "
           "dimension must equal the batch size)."))
-      if rank == 2 and scale.shape[1] is None:
-        checks.append(tf.debugging.assert_less_equal(
-            tf.shape(scale)[1], 2, message=f"`scale` must have shape {shapes}."))
-      scale = tf.broadcast_to(scale, [batch, 2])
+    if rank == 2 and scale.shape[1] is None:
+      checks.append(tf.debugging.assert_less_equal(
+          tf.shape(scale)[1], 2,
+          message=f"`scale` must have shape {shapes}."))
+    # Gated, so that a bad M fails here rather than in a later op.
+    with tf.control_dependencies(checks):
+      scale = tf.broadcast_to(scale if rank else scale[None, None],
+                              [batch, 2])
     return scale, checks
 
   def compute_output_shape(self, input_shape):

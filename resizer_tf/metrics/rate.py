@@ -103,7 +103,8 @@ def bd_rate(rate_anchor, dist_anchor, rate_test, dist_test, method="pchip",
                                 require_matching_points=False,
                                 min_overlap=min_overlap)
   for w in caught:
-    logging.warning("BD-rate: %s", w.message)
+    # Per-image tables call this hundreds of times; a few examples suffice.
+    logging.log_first_n(logging.WARNING, "BD-rate: %s", 3, w.message)
   return float(value)
 
 
