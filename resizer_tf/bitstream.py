@@ -185,6 +185,12 @@ def read_header(data):
    checksum) = struct.unpack(">BBBBIIHHHHI", data[4:HEADER_BYTES])
   if version != VERSION:
     raise ValueError(f"Unsupported resizer_tf file version {version}.")
+  lengths_end = HEADER_BYTES + 4 * n
+  if len(data) < lengths_end or len(data) != lengths_end + sum(
+      struct.unpack(f">{n}I", data[HEADER_BYTES:lengths_end])):
+    raise ValueError(
+        "Truncated or padded resizer_tf file: its size does not match the "
+        "lengths in its header.")
   if zlib.adler32(data[:24] + data[28:]) != checksum:
     raise ValueError("Corrupt resizer_tf file: checksum mismatch.")
   return dict(version=version, codec_id=codec_id,

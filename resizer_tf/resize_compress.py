@@ -253,17 +253,19 @@ class ResizeCompress(tf.keras.Model):
 
   def train_step(self, data):
     x = data[0] if isinstance(data, (tuple, list)) else data
-    groups = [(self.optimizer, self.main_variables),
-              (self.resize_optimizer, self.resize_variables),
-              (self.entropy_optimizer, self.entropy_variables)]
-    groups = [(o, v) for o, v in groups if v]
-    variables = [v for _, vs in groups for v in vs]
     with tf.GradientTape() as tape:
       out = self(x, training=True)
       # Each replica sees 1/n of the global batch; optimizers sum over
       # replicas, so the per-replica mean is divided by n.
       replicas = tf.distribute.get_strategy().num_replicas_in_sync
       loss = tf.reduce_mean(out["loss"]) / replicas
+    # Grouped after the forward pass: an unbuilt model creates its variables
+    # there, on the first trace.
+    groups = [(self.optimizer, self.main_variables),
+              (self.resize_optimizer, self.resize_variables),
+              (self.entropy_optimizer, self.entropy_variables)]
+    groups = [(o, v) for o, v in groups if v]
+    variables = [v for _, vs in groups for v in vs]
     grads = tape.gradient(loss, variables)
     start = 0
     for optimizer, vs in groups:

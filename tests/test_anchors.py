@@ -150,3 +150,12 @@ def test_vvc_rejects_odd_size():
 def test_unknown_anchor():
   with pytest.raises(ValueError, match="Unknown anchor"):
     anchors.make_anchor("bpg")
+
+
+def test_missing_encoder_names_what_to_install(monkeypatch):
+  ffmpeg_codecs.find_ffmpeg.cache_clear()
+  monkeypatch.setattr(ffmpeg_codecs, "ffmpeg_encoders",
+                      lambda ffmpeg: frozenset({"libx265"}))
+  with pytest.raises(anchors.CodecUnavailableError, match="imageio-ffmpeg"):
+    anchors.make_anchor("vvc").check_available()
+  anchors.make_anchor("hevc").check_available()  # still there

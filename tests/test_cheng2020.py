@@ -3,9 +3,11 @@
 
 References: scipy.stats.norm (float64) for the discretized Gaussian-mixture
 likelihood and the binary decisions, an explicit numpy masked correlation and
-input perturbations for the context model, real range-coded sizes, cropped
-latents for `valid_size`, and a second process for determinism.
+input perturbations for the context model, real range-coded sizes, numpy
+masks for `valid_size`, and a second process for determinism.
 """
+# pylint: disable=protected-access
+import inspect
 import json
 import os
 import subprocess
@@ -87,7 +89,8 @@ def _mass_scipy(y, weight, loc, scale, edges=False):
   # Difference of the tails on the side away from each component's mean.
   above = (lower + upper) / 2 > mu
   mass = np.where(
-      above, scipy.stats.norm.sf(lower, mu, s) - scipy.stats.norm.sf(upper, mu, s),
+      above,
+      scipy.stats.norm.sf(lower, mu, s) - scipy.stats.norm.sf(upper, mu, s),
       scipy.stats.norm.cdf(upper, mu, s) - scipy.stats.norm.cdf(lower, mu, s))
   return (w * mass).sum(-1)
 
@@ -112,19 +115,19 @@ def _random_mixtures(rng, n, k=3):
 
 def test_interval_mass_matches_scipy_including_far_tails():
   inf = np.inf
-  lower = np.array([-inf, 8.5, -9.5, -.5, 2.5, 255.5])
-  upper = np.array([-254.5, 9.5, -8.5, .5, inf, inf])
-  w = np.array([[.2, .5, .3]] * 6)
-  mu = np.array([[0., 1., -1.]] * 6)
-  s = np.array([[1., .5, 2.]] * 6)
+  lower = np.array([-inf, 8.5, -9.5, -.5, 2.5, 255.5, 8.5])
+  upper = np.array([-254.5, 9.5, -8.5, .5, inf, inf, 9.5])
+  w = np.array([[.2, .5, .3]] * 6 + [[1., 0., 0.]])
+  mu = np.array([[0., 1., -1.]] * 7)
+  s = np.array([[1., .5, 2.]] * 7)
   got = _mixture_coding.mixture_interval_mass(
-      *(tf.constant(t, tf.float64) for t in (lower, upper, w, mu, s)))
+      *(tf.constant(t, tf.float64) for t in (lower, upper, w, mu, s))).numpy()
   # Reference: sum_k w_k (Phi(u_k) - Phi(l_k)), each difference taken in the
-  # tail where it has full relative precision (8.5 sigma: 1 - Phi cancels).
+  # tail where it keeps its relative precision.
   ref = []
-  for lo, up in zip(lower, upper):
+  for lo, up, wr in zip(lower, upper, w):
     total = 0.
-    for wk, mk, sk in zip(w[0], mu[0], s[0]):
+    for wk, mk, sk in zip(wr, mu[0], s[0]):
       if (lo + up) / 2 > mk:  # also right for one infinite bound
         total += wk * (scipy.stats.norm.sf(lo, mk, sk) -
                        scipy.stats.norm.sf(up, mk, sk))
@@ -133,18 +136,22 @@ def test_interval_mass_matches_scipy_including_far_tails():
                        scipy.stats.norm.cdf(lo, mk, sk))
     ref.append(total)
   np.testing.assert_allclose(got, ref, rtol=1e-9)
-  assert got[1] > 0 and got[2] > 0  # 1e-15-ish, not rounded to 0
+  # 8.5 to 9.5 sigma: ~1e-17, where Phi(9.5) - Phi(8.5) is exactly 0.
+  assert 1e-18 < got[-1] < 1e-16
+  assert scipy.stats.norm.cdf(9.5) - scipy.stats.norm.cdf(8.5) == 0
 
 
 def test_binary_decisions_multiply_to_the_mixture_mass():
   rng = np.random.default_rng(0)
   symbols, w, mu, s = _random_mixtures(rng, 4000)
   binarizer = _mixture_coding.MixtureBinarizer()
-  indices, bits = (t.numpy() for t in binarizer.decision_path(symbols, w, mu, s))
+  indices, bits = (t.numpy()
+                   for t in binarizer.decision_path(symbols, w, mu, s))
   assert indices.shape == bits.shape == (_mixture_coding.NUM_STEPS, 4000)
   # The decisions are the binary digits of symbol - SYMBOL_MIN, MSB first.
   offset = symbols - _mixture_coding.SYMBOL_MIN
-  digits = (offset[None] >> np.arange(_mixture_coding.NUM_STEPS)[::-1, None]) & 1
+  shifts = np.arange(_mixture_coding.NUM_STEPS)[::-1, None]
+  digits = (offset[None] >> shifts) & 1
   np.testing.assert_array_equal(bits, digits)
   p_lower = binarizer.row_probability(indices)
   cost = -np.log2(np.where(bits > 0, 1 - p_lower, p_lower)).sum(0)
@@ -247,8 +254,8 @@ def test_masked_conv_is_causal_and_matches_numpy():
 def test_architecture_and_latent_shapes():
   codec = Cheng2020(num_filters=8, num_mixtures=2, entropy_hidden=16)
   x = tf.zeros([2, 128, 192, 3])
-  y = codec._latent(x)  # pylint: disable=protected-access
-  z = codec._hyper_latent(y)  # pylint: disable=protected-access
+  y = codec._latent(x)
+  z = codec._hyper_latent(y)
   assert y.shape == (2, 8, 12, 8) and z.shape == (2, 2, 3, 8)
   assert codec.context_model.kernel.shape == (5, 5, 8, 16)
   assert codec.entropy_parameters.layers[-1].filters == 3 * 2 * 8
@@ -258,14 +265,16 @@ def test_architecture_and_latent_shapes():
   names = [type(l).__name__ for l in codec.synthesis.layers]
   assert names.count("AttentionModule") == 2
   assert names.count("ResidualBlockUpsample") == 3
-  w, mu, s = codec.mixture_parameters(
-      codec.context_model(tf.round(y)),
-      codec._hyper_features(tf.round(z), tf.shape(y)[1:3]))  # pylint: disable=protected-access
+  psi = codec._hyper_features(tf.round(z), tf.shape(y)[1:3])
+  w, mu, s = codec.mixture_parameters(codec.context_model(tf.round(y)), psi)
   assert w.shape == mu.shape == s.shape == (2, 8, 12, 8, 2)
   np.testing.assert_allclose(tf.reduce_sum(w, -1), 1., rtol=1e-6)
   assert tf.reduce_min(s) >= .11
   # Default widths follow the authors' release.
-  assert Cheng2020().entropy_parameters.layers[0].filters == 640
+  defaults = inspect.signature(Cheng2020).parameters
+  assert defaults["entropy_hidden"].default == 640
+  assert defaults["num_mixtures"].default == 3
+  assert defaults["likelihood_bound"].default == 1e-6
   ids = {id(v) for v in codec.entropy_model_variables}
   assert ids and ids <= {id(v) for v in codec.trainable_variables}
   assert not ids & {id(v) for v in codec.transform_variables}
@@ -290,20 +299,19 @@ def test_file_size_matches_rate_estimate_and_scipy():
   # Measured: 2000 file bits for an estimate of 1991 (+0.5%).
   assert abs(file_bits / float(bits[0]) - 1) < .03
   # y alone, at the mixture parameters of the parallel (training) path.
-  # pylint: disable=protected-access
   y = codec._latent(x)
   z_hat = codec.hyperprior.quantize(codec._hyper_latent(y))
   psi = codec._hyper_features(z_hat, tf.shape(y)[1:3])
-  # pylint: enable=protected-access
   y_hat = tf.round(y)
   w, mu, s = codec.mixture_parameters(codec.context_model(y_hat), psi)
   y_file = 8 * len(strings[0].numpy())
   # The serial coder codes with the model's distribution: the cost of its
   # decisions under the parallel path's parameters is the file size
   # (measured 1828.8 bits vs 1832).
-  indices, decisions = codec._binarizer.decision_path(  # pylint: disable=protected-access
-      tf.cast(y_hat, tf.int32), w, mu, s)
-  path = codec._binarizer.path_bits(indices.numpy(), decisions.numpy())  # pylint: disable=protected-access
+  binarizer = codec._binarizer
+  indices, decisions = binarizer.decision_path(tf.cast(y_hat, tf.int32), w,
+                                               mu, s)
+  path = binarizer.path_bits(indices.numpy(), decisions.numpy())
   assert abs(y_file / path - 1) < .01
   # scipy: never above -log2 p (+1%); below it only by what the 16-bit
   # coder caps, at most 16 bits per binary decision, for symbols in the far
@@ -311,6 +319,21 @@ def test_file_size_matches_rate_estimate_and_scipy():
   ideal = -np.log2(_mass_scipy(y_hat.numpy(), w, mu, s, edges=True))
   assert ideal.sum() > 1000  # a non-degenerate input
   assert np.minimum(ideal, 16.).sum() - 32 <= y_file <= 1.01 * ideal.sum() + 32
+
+
+def test_serial_coder_uses_the_models_mixtures():
+  codec = trained()
+  x = _test_image(64, 128)
+  y = codec._latent(x)
+  z_hat = codec.hyperprior.quantize(codec._hyper_latent(y))
+  psi = codec._hyper_features(z_hat, tf.shape(y)[1:3])
+  parallel = codec.mixture_parameters(codec.context_model(tf.round(y)), psi)
+  serial = codec.serial_mixture_parameters(x)
+  # Same distributions up to float32 summation order (the serial path runs
+  # the masked convolution and the 1x1 layers as matrix products).
+  for a, b, name in zip(serial, parallel, ("weights", "means", "scales")):
+    assert a.shape == b.shape == (1, 4, 8, 8, 3), name
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=name)
 
 
 _SUBPROCESS = r"""
@@ -324,7 +347,8 @@ codec = tf.keras.models.load_model(sys.argv[1])
 x = tf.constant(np.load(sys.argv[2]))
 strings = codec.compress(x)
 theirs = [bytes.fromhex(h) for h in json.loads(sys.argv[3])]
-x_hat = codec.decompress(theirs, tf.constant([x.shape[1] // 16, x.shape[2] // 16]))
+latent = tf.constant([x.shape[1] // 16, x.shape[2] // 16])
+x_hat = codec.decompress(theirs, latent)
 np.save(sys.argv[4], x_hat.numpy())
 print("RESULT" + json.dumps([s.numpy().hex() for s in strings]))
 """
@@ -397,11 +421,9 @@ def test_valid_size_excludes_and_zeroes_latents_outside():
   mask_y[:, :5, :3] = 1
   mask_z = np.zeros([1, 2, 2, 1], np.float32)
   mask_z[:, :2, :1] = 1
-  # pylint: disable=protected-access
   y = codec._latent(x) * mask_y
   z_hat = codec.hyperprior.quantize(codec._hyper_latent(y)) * mask_z
   psi = codec._hyper_features(z_hat, [8, 8])
-  # pylint: enable=protected-access
   y_hat = tf.round(y)
   w, mu, s = codec.mixture_parameters(codec.context_model(y_hat), psi)
   y_bits = -np.log2(np.maximum(_mass_scipy(y_hat, w, mu, s), 1e-6))

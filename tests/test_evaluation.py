@@ -68,7 +68,7 @@ def test_end_to_end_binary_and_cache(image_dir, tmp_path, monkeypatch):
       assert np.isfinite(float(row[m]))
   # Table II cell: mean of per-image BD-rates, checked with bjontegaard.
   expected = []
-  for image in ("astronaut", "coffee"):
+  for image in ("astronaut.png", "coffee.png"):
     curve = {}
     for codec in ("jpeg2000", "jpeg"):
       pts = sorted((float(r["bpp"]), float(r["psnr"])) for r in rows
@@ -121,17 +121,33 @@ def test_failed_image_is_reported_and_run_goes_on(tmp_path):
   records = evaluation.evaluate([codec], paths, ("psnr",),
                                 ladders={"flaky": (20, 60)})
   errors = [r for r in records if r.get("error")]
-  assert [r["image"] for r in errors] == ["black", "black"]
+  assert [r["image"] for r in errors] == ["black.png", "black.png"]
   assert "simulated encoder crash" in errors[0]["error"]
   ok = [r for r in records if not r.get("error")]
-  assert [r["image"] for r in ok] == ["grey", "grey"]
+  assert [r["image"] for r in ok] == ["grey.png", "grey.png"]
   # An unreadable image is skipped too.
   bad = str(tmp_path / "bad.png")
   with open(bad, "wb") as f:
     f.write(b"not a png")
   records = evaluation.evaluate([anchors.JpegCodec()], [bad] + paths[1:],
                                 ("psnr",), ladders={"jpeg": (50,)})
-  assert [r["image"] for r in records] == ["grey"]
+  assert [r["image"] for r in records] == ["grey.png"]
+
+
+class _MissingToolJpeg(anchors.JpegCodec):
+  name = "missing"
+
+  def check_available(self):
+    raise anchors.CodecUnavailableError("install the missing tool")
+
+
+def test_unavailable_codec_is_skipped_with_message(tmp_path, caplog):
+  path = str(tmp_path / "a.png")
+  Image.fromarray(np.full((32, 32, 3), 50, np.uint8)).save(path)
+  records = evaluation.evaluate([_MissingToolJpeg(), anchors.JpegCodec()],
+                                [path], ("psnr",), ladders={"jpeg": (50,)})
+  assert [r["codec"] for r in records] == ["jpeg"]
+  assert "install the missing tool" in caplog.text
 
 
 def test_cache_fills_missing_metric_from_stored_file(tmp_path, monkeypatch):

@@ -323,3 +323,73 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path):
   # Resumed: the epochs finished before the kill are not trained again.
   assert sorted(epochs) == sorted(set(epochs)) == [0, 1, 2, 3]
   assert os.path.exists(os.path.join(model_dir, "export", "saved_model.pb"))
+
+
+def test_rate_estimate_matches_file_size_on_a_photo():
+  model = compression.build_model(
+      "balle2017", codec_kwargs=dict(num_filters=16), learning_rate_value=1e-3,
+      resize_learning_rate=1e-3, entropy_learning_rate=1e-3,
+      decayed_learning_rate=1e-3, scale_estimator="global",
+      initial_scale=0.8)
+  photo_ = images.builtin_photo("coffee")
+  x = tf.constant(photo_[None, :256, :256], tf.float32) / 255.
+  model.fit(tf.data.Dataset.from_tensors(x).repeat(30), epochs=1, verbose=0)
+  model.codec.prepare_for_coding()
+  image = images.builtin_photo("astronaut")[:384, :512]
+  _, bits, _ = model.reconstruct(image)
+  file = model.compress(image)[0].numpy()
+  payload_bits = 8 * (len(file) - 32)  # minus the 32-byte header.
+  assert abs(payload_bits - float(bits)) / payload_bits < 0.03
+
+
+def _write(path, array, mode=None):
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  Image.fromarray(array, mode=mode).save(path)
+  return str(path)
+
+
+def test_read_image_defines_grayscale_rgba_and_16_bit(tmp_path):
+  rgb = photo(20, 30)
+  gray = rgb[..., 0]
+  out = images.read_image(_write(tmp_path / "g.png", gray))
+  assert out.shape == (20, 30, 3) and np.all(out == gray[..., None])
+  rgba = np.concatenate([rgb, np.full((20, 30, 1), 7, np.uint8)], -1)
+  np.testing.assert_array_equal(
+      images.read_image(_write(tmp_path / "a.png", rgba)), rgb)
+  deep = (gray.astype(np.uint16) * 257)  # 16-bit, same picture.
+  out = images.read_image(_write(tmp_path / "d.png", deep))
+  np.testing.assert_array_equal(out, np.repeat(gray[..., None], 3, -1))
+  with pytest.raises(FileNotFoundError):
+    images.read_image(str(tmp_path / "missing.png"))
+  (tmp_path / "junk.png").write_bytes(b"not an image")
+  with pytest.raises(ValueError, match="Cannot read"):
+    images.read_image(str(tmp_path / "junk.png"))
+
+
+def test_compress_cli_codes_and_refuses_bad_files(tmp_path, capsys):
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from experiments import compress as cli  # pylint: disable=g-import-not-at-top
+  model = tiny_model(scale_estimator="global")
+  export = str(tmp_path / "export")
+  serving.export(model, export)
+  flags.FLAGS(["compress", f"--model={export}"])
+  src = _write(tmp_path / "in.png", photo(24, 40)[..., 0])  # grayscale
+  out = str(tmp_path / "in.rztf")
+  cli.main(["compress", "compress", src, out])
+  assert "bpp" in capsys.readouterr().out
+  data = open(out, "rb").read()
+  cli.main(["compress", "decompress", out, str(tmp_path / "out.png")])
+  assert images.read_image(str(tmp_path / "out.png")).shape == (24, 40, 3)
+  for name, content in [("trunc.rztf", data[:-5]), ("foreign.rztf",
+                                                    b"\x89PNG" + data[4:]),
+                        ("empty.rztf", b"")]:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(SystemExit) as e:
+      cli.main(["compress", "decompress", str(path), str(tmp_path / "x.png")])
+    assert e.value.code == 1
+    assert capsys.readouterr().err.startswith("error: ")
+  assert not (tmp_path / "x.png").exists()
+  with pytest.raises(SystemExit):
+    cli.main(["compress", "decompress", str(tmp_path / "nope.rztf"),
+              str(tmp_path / "x.png")])

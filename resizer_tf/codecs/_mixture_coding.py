@@ -69,7 +69,7 @@ def mixture_interval_mass(lower, upper, weight, loc, scale):
 
 
 class MixtureBinarizer:
-  """Codes integer symbols in [SYMBOL_MIN, SYMBOL_MAX] under per-symbol mixtures.
+  """Codes integers in [SYMBOL_MIN, SYMBOL_MAX] under per-symbol mixtures.
 
   All streams share `lookup`, a table of `num_rows` binary CDFs whose
   probability of the lower half is sigmoid(l) for l evenly spaced on
@@ -144,7 +144,7 @@ class MixtureBinarizer:
     return handle
 
   def decode(self, handle, weight, loc, scale):
-    """Reads symbols shaped like `loc[..., 0]`; returns (handle, int32 symbols)."""
+    """Reads symbols shaped like `loc[..., 0]`; returns (handle, symbols)."""
     lo = tf.fill(tf.shape(loc)[:-1], SYMBOL_MIN)
     for step in range(NUM_STEPS):
       index, mid = self.decision_index(lo, weight, loc, scale, step)

@@ -56,13 +56,13 @@ def _lrelu(x):
   return tf.nn.leaky_relu(x)
 
 
-def _conv(filters, kernel, down=1, up=1, activation=None, use_bias=True,
-          name=None):
-  """SignalConv2D with zero "same" padding (the authors' building block)."""
-  return tfc.SignalConv2D(
-      filters, (kernel, kernel), corr=up == 1, strides_down=down,
-      strides_up=up, padding="same_zeros", use_bias=use_bias,
-      activation=activation, name=name)
+def _conv(filters, kernel, down=1, up=1, **kwargs):
+  """SignalConv2D, "same_zeros" padding (the authors' building block): a
+  correlation downsampling by `down`, or a transposed convolution
+  upsampling by `up`."""
+  if up > 1:
+    return balle2017.signal_conv(filters, kernel, up, False, **kwargs)
+  return balle2017.signal_conv(filters, kernel, down, True, **kwargs)
 
 
 class _FiltersLayer(tf.keras.layers.Layer):
@@ -148,7 +148,7 @@ class ResidualBlockWithStride(_FiltersLayer):
     super().__init__(filters, **kwargs)
     self.conv1 = _conv(self.filters, 3, down=2, activation=_lrelu,
                        name="conv1")
-    self.conv2 = _conv(self.filters, 3, activation=tfc.GDN(name="gdn"),
+    self.conv2 = _conv(self.filters, 3, activation=balle2017.gdn("gdn"),
                        name="conv2")
     self.shortcut = _conv(self.filters, 1, name="shortcut")
 
@@ -158,7 +158,8 @@ class ResidualBlockWithStride(_FiltersLayer):
 
 @_register
 class SubpixelConv2D(_FiltersLayer):
-  """Sub-pixel upsampling by 2: conv to 4 x filters, activation, depth-to-space."""
+  """Sub-pixel upsampling by 2: conv to 4 x filters, activation,
+  depth-to-space."""
 
   def __init__(self, filters, kernel_size=3, activation=None, **kwargs):
     super().__init__(filters, **kwargs)
@@ -179,14 +180,15 @@ class SubpixelConv2D(_FiltersLayer):
 
 @_register
 class ResidualBlockUpsample(_FiltersLayer):
-  """Sub-pixel conv3x3 x2 LeakyReLU, conv3x3 IGDN, plus a sub-pixel 1x1 shortcut."""
+  """Sub-pixel conv3x3 x2 LeakyReLU, conv3x3 IGDN, plus a sub-pixel 1x1
+  shortcut."""
 
   def __init__(self, filters, **kwargs):
     super().__init__(filters, **kwargs)
     self.up = SubpixelConv2D(self.filters, 3, activation=tf.nn.leaky_relu,
                              name="up")
     self.conv = _conv(self.filters, 3,
-                      activation=tfc.GDN(inverse=True, name="igdn"),
+                      activation=balle2017.gdn("igdn", inverse=True),
                       name="conv")
     self.shortcut = SubpixelConv2D(self.filters, 1, name="shortcut")
 
@@ -380,7 +382,7 @@ class Cheng2020(balle2017.TfcCodec):
     return psi[:, :latent_hw[0], :latent_hw[1]]
 
   def mixture_parameters(self, context, hyper):
-    """Entropy parameters -> (weights, means, scales), each float32 [..., N, K]."""
+    """Entropy parameters -> (weights, means, scales), float32 [..., N, K]."""
     feats = tf.concat([context, tf.cast(hyper, context.dtype)], axis=-1)
     return self._split_mixture(self.entropy_parameters(feats))
 
@@ -493,7 +495,7 @@ class Cheng2020(balle2017.TfcCodec):
         strings, latent_size, self.num_strings)
     return decompress_fn(strings[0], strings[1], latent_size)
 
-  def _compress_graph(self, x):
+  def _compress_graph(self, x, return_parameters=False):
     with tf.device("/cpu:0"):
       y = self._latent(tf.cast(x, self.compute_dtype))
       y = tf.debugging.assert_all_finite(
@@ -505,8 +507,23 @@ class Cheng2020(balle2017.TfcCodec):
                                  tf.shape(y)[1:3])
       symbols = tf.cast(tf.round(y[0]), tf.int32)
       handle = tfc.create_range_encoder([], self._binarizer.lookup)
-      handle, _ = self._code_serially(psi[0], handle, symbols)
-      return tfc.entropy_encode_finalize(handle), z_string
+      outputs = self._code_serially(psi[0], handle, symbols,
+                                    return_parameters)
+      y_string = tfc.entropy_encode_finalize(outputs[0])
+      if return_parameters:
+        return y_string, z_string, outputs[2]
+      return y_string, z_string
+
+  def serial_mixture_parameters(self, x):
+    """The mixtures `compress` codes y of one image with, computed serially.
+
+    For diagnostics and tests: (weights, means, scales), each float32
+    [1, h, w, N, K], to compare with the parallel `mixture_parameters`.
+    """
+    self._coding_functions()
+    x = base.check_compress_input(x, self.size_multiple)
+    params = self._compress_graph(x, return_parameters=True)[2]
+    return tuple(params[None, :, :, i] for i in range(3))
 
   def _decompress_graph(self, y_string, z_string, latent_size):
     with tf.device("/cpu:0"):
@@ -522,7 +539,8 @@ class Cheng2020(balle2017.TfcCodec):
         x_hat = self.synthesis(tf.cast(y_hat[None], self.compute_dtype))
       return tf.cast(x_hat, tf.float32)
 
-  def _code_serially(self, psi, handle, symbols=None):
+  def _code_serially(self, psi, handle, symbols=None,
+                     return_parameters=False):
     """Runs the context model in raster order, coding (or decoding) y.
 
     Encoder (`symbols` given) and decoder (`symbols` None) execute the same
@@ -531,7 +549,8 @@ class Cheng2020(balle2017.TfcCodec):
     products on kernels materialised once before the loop (SignalConv2D
     rebuilds its kernel from the RDFT parameter on every call, which would
     dominate the loop), and the hyper half of the first 1x1 layer is applied
-    to all positions at once. Returns (handle, y_hat float32 [h, w, N]).
+    to all positions at once. Returns (handle, y_hat float32 [h, w, N]),
+    plus the parameters [h, w, 3, N, K] with `return_parameters`.
     """
     n = self.num_filters
     kh, kw = self.context_model.kernel_size
@@ -553,7 +572,7 @@ class Cheng2020(balle2017.TfcCodec):
         kernels[0][2 * n:]) + biases[0]
     buf = tf.zeros([h + 2 * ph, w + 2 * pw, n])
 
-    def body(p, handle, buf):
+    def body(p, handle, buf, params):
       i, j = p // w, p % w
       patch = tf.reshape(tf.slice(buf, [i, j, 0], [kh, kw, n]), [1, -1])
       context = tf.matmul(patch[:, :causal], context_kernel) + context_bias
@@ -569,12 +588,20 @@ class Cheng2020(balle2017.TfcCodec):
         handle = self._binarizer.encode(handle, values, weight, loc, scale)
       buf = tf.tensor_scatter_nd_update(
           buf, [[i + ph, j + pw]], tf.cast(values, tf.float32)[None])
-      return p + 1, handle, buf
+      if return_parameters:
+        params = params.write(p, tf.stack([weight, loc, scale]))
+      return p + 1, handle, buf, params
 
-    _, handle, buf = tf.while_loop(
-        lambda p, *_: p < h * w, body, (tf.constant(0), handle, buf),
+    params = tf.TensorArray(tf.float32, size=h * w if return_parameters else 0)
+    _, handle, buf, params = tf.while_loop(
+        lambda p, *_: p < h * w, body, (tf.constant(0), handle, buf, params),
         parallel_iterations=1)
-    return handle, buf[ph:ph + h, pw:pw + w]
+    y_hat = buf[ph:ph + h, pw:pw + w]
+    if return_parameters:
+      params = tf.reshape(params.stack(),
+                          [h, w, 3, n, self.num_mixtures])
+      return handle, y_hat, params
+    return handle, y_hat
 
   def get_config(self):
     return {"name": self.name, "trainable": self.trainable,

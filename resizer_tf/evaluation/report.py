@@ -286,9 +286,11 @@ def plot_rd(records, path, metric_names, baseline=None, method="pchip",
   for ax in axes[len(metric_names):]:
     ax.set_visible(False)
   if baseline:
+    paired = any(legend_reference(c, codecs, baseline) not in (baseline, None)
+                 for c in codecs)
     fig.suptitle("Mean over images per setting; legend: BD-rate vs "
-                 f"{labels.get(baseline, baseline)} (C+x: vs C)",
-                 fontsize=10)
+                 f"{labels.get(baseline, baseline)}" +
+                 (" (C+resize: vs C)" if paired else ""), fontsize=10)
   _save_figure(fig, path)
 
 

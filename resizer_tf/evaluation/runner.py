@@ -211,7 +211,7 @@ def evaluate(codecs, image_paths, metric_names=DEFAULT_METRICS,
   records, done, hits = [], 0, 0
   warmed = set()
   for image_path in image_paths:
-    image_name = os.path.splitext(os.path.basename(image_path))[0]
+    image_name = os.path.basename(image_path)  # unique within a folder
     try:
       image = images_lib.read_image(image_path)
       sha = bench_images.file_sha256(image_path)
