@@ -12,68 +12,13 @@ transforms see the same range). The reconstruction is not clipped.
 `_FactorizedPriorCodec` is shared with `Balle2018Factorized` (balle2018.py).
 """
 import tensorflow as tf
-import tensorflow_compression as tfc
 
 from resizer_tf import _validation
 from resizer_tf.codecs import _entropy
 from resizer_tf.codecs import base
-
-
-def signal_conv(filters, kernel, stride, down, activation=None, use_bias=True,
-                name=None, **kwargs):
-  """tfc `SignalConv2D` with the settings of tfc's bls2017/bmshj2018.
-
-  Downsampling layers are correlations (`corr=True`, `strides_down`),
-  upsampling layers transposed convolutions (`corr=False`, `strides_up`),
-  all with "same_zeros" padding: the padding does not depend on the input
-  size, so a layer on a zero-padded crop equals the layer on the full
-  zero-masked tensor inside the crop (what `valid_size` relies on).
-  """
-  stride_kwargs = ({"corr": True, "strides_down": stride} if down else
-                   {"corr": False, "strides_up": stride})
-  return tfc.SignalConv2D(
-      filters, (kernel, kernel), padding="same_zeros", use_bias=use_bias,
-      activation=activation, name=name, **stride_kwargs, **kwargs)
-
-
-def gdn(name, inverse=False):
-  return tfc.GDN(inverse=inverse, name=name)
-
-
-class TfcCodec(base.LearnedCodec):
-  """Keras plumbing for codecs made of tfc layers (all Ballé codecs).
-
-  Subclasses create every variable in `__init__` and list their transform
-  sub-models in `_transform_layers()`.
-  """
-
-  def _set_filters(self, num_filters, num_latent):
-    if int(num_filters) < 1 or int(num_latent) < 1:
-      raise ValueError(
-          "`num_filters` and `num_latent` must be >= 1; received "
-          f"{num_filters}, {num_latent}.")
-    self.num_filters = int(num_filters)
-    self.num_latent = int(num_latent)
-
-  def _transform_layers(self):
-    raise NotImplementedError
-
-  def _transform_layer_variables(self):
-    return [v for layer in self._transform_layers() for v in layer.weights]
-
-  # tfc keeps kernels and GDN parameters in tf.Modules, which `.keras` files
-  # skip; store them here (the entropy layers store priors and tables).
-  def save_own_variables(self, store):
-    _entropy.save_variables(store, self._transform_layer_variables())
-
-  def load_own_variables(self, store):
-    _entropy.load_variables(store, self._transform_layer_variables(),
-                            owner=self.name)
-
-  def build_from_config(self, config):
-    # Every variable exists after __init__: loading need not trace `call`.
-    del config
-    self.built = True
+from resizer_tf.codecs.tfc_codec import gdn
+from resizer_tf.codecs.tfc_codec import signal_conv
+from resizer_tf.codecs.tfc_codec import TfcCodec
 
 
 class _FactorizedPriorCodec(TfcCodec):

@@ -23,9 +23,9 @@ from resizer_tf import _validation
 from resizer_tf.codecs import _entropy
 from resizer_tf.codecs import base
 from resizer_tf.codecs.balle2017 import _FactorizedPriorCodec
-from resizer_tf.codecs.balle2017 import gdn
-from resizer_tf.codecs.balle2017 import signal_conv
-from resizer_tf.codecs.balle2017 import TfcCodec
+from resizer_tf.codecs.tfc_codec import gdn
+from resizer_tf.codecs.tfc_codec import signal_conv
+from resizer_tf.codecs.tfc_codec import TfcCodec
 
 
 def _analysis_layers(n, m):

@@ -45,7 +45,7 @@ import tensorflow_compression as tfc
 from resizer_tf import _validation
 from resizer_tf.codecs import _entropy
 from resizer_tf.codecs import _mixture_coding
-from resizer_tf.codecs import balle2017
+from resizer_tf.codecs import tfc_codec
 from resizer_tf.codecs import base
 
 _register = tf.keras.utils.register_keras_serializable(package="resizer_tf")
@@ -61,8 +61,8 @@ def _conv(filters, kernel, down=1, up=1, **kwargs):
   correlation downsampling by `down`, or a transposed convolution
   upsampling by `up`."""
   if up > 1:
-    return balle2017.signal_conv(filters, kernel, up, False, **kwargs)
-  return balle2017.signal_conv(filters, kernel, down, True, **kwargs)
+    return tfc_codec.signal_conv(filters, kernel, up, False, **kwargs)
+  return tfc_codec.signal_conv(filters, kernel, down, True, **kwargs)
 
 
 class _FiltersLayer(tf.keras.layers.Layer):
@@ -148,7 +148,7 @@ class ResidualBlockWithStride(_FiltersLayer):
     super().__init__(filters, **kwargs)
     self.conv1 = _conv(self.filters, 3, down=2, activation=_lrelu,
                        name="conv1")
-    self.conv2 = _conv(self.filters, 3, activation=balle2017.gdn("gdn"),
+    self.conv2 = _conv(self.filters, 3, activation=tfc_codec.gdn("gdn"),
                        name="conv2")
     self.shortcut = _conv(self.filters, 1, name="shortcut")
 
@@ -188,7 +188,7 @@ class ResidualBlockUpsample(_FiltersLayer):
     self.up = SubpixelConv2D(self.filters, 3, activation=tf.nn.leaky_relu,
                              name="up")
     self.conv = _conv(self.filters, 3,
-                      activation=balle2017.gdn("igdn", inverse=True),
+                      activation=tfc_codec.gdn("igdn", inverse=True),
                       name="conv")
     self.shortcut = SubpixelConv2D(self.filters, 1, name="shortcut")
 
@@ -243,7 +243,7 @@ class MaskedConv2D(tf.keras.layers.Conv2D):
 
 
 @_register
-class Cheng2020(balle2017.TfcCodec):
+class Cheng2020(tfc_codec.TfcCodec):
   """Cheng et al. (CVPR 2020) anchor with a K-component Gaussian mixture.
 
   Args:
