@@ -77,7 +77,7 @@ def main(argv):
   records = evaluation.evaluate(
       codecs, images, _METRICS.value, cache_dir=cache_dir,
       ladders=specs.parse_ladders(_LADDER.value))
-  written = evaluation.report.write_report(
+  written = evaluation.write_report(
       records, _OUTPUT_DIR.value, _BASELINE.value, _METRICS.value,
       _BD_METHOD.value, title=_TITLE.value)
   logging.info("Wrote %s", ", ".join(written))

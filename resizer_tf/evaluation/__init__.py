@@ -9,6 +9,7 @@ from resizer_tf.evaluation.report import plot_m_distribution
 from resizer_tf.evaluation.report import plot_rd
 from resizer_tf.evaluation.report import write_csv
 from resizer_tf.evaluation.report import write_json
+from resizer_tf.evaluation.report import write_report
 from resizer_tf.evaluation.runner import DEFAULT_METRICS
 from resizer_tf.evaluation.runner import evaluate
 from resizer_tf.evaluation.runner import ResultCache
