@@ -14,6 +14,10 @@ def atomic_open(path, mode="wb"):
   os.makedirs(directory, exist_ok=True)
   fd, tmp = tempfile.mkstemp(
       dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+  # mkstemp makes 0600 files; give the final file the usual umask mode.
+  umask = os.umask(0)
+  os.umask(umask)
+  os.chmod(tmp, 0o666 & ~umask)
   try:
     with os.fdopen(fd, mode) as f:
       yield f
