@@ -25,5 +25,13 @@ bazel-test: install
 	bazel build --python_path=$(abspath $(PY)) //...
 	bazel test --python_path=$(abspath $(PY)) --test_output=errors $(BAZEL_TESTS)
 
+bench-images: install
+	$(PY) -m experiments.make_bench_images --output_dir=runs/bench768
+
+benchmarks: install
+	$(PY) -m benchmarks.warp --output=benchmarks/results/warp.json
+	$(PY) -m benchmarks.codec_speed --output=benchmarks/results/codec_speed.json
+	$(PY) -m benchmarks.resizer_fashion_mnist
+
 clean:
 	rm -rf $(VENV) bazel-*

@@ -21,7 +21,6 @@ Fig. 4-5) and prints mean +- std test error side by side.
       --output=benchmarks/results/resizer_fashion_mnist.json \
       --figure=docs/images/resizer_fashion_mnist.png
 """
-import io
 import json
 import time
 
@@ -159,10 +158,7 @@ def save_figure(examples, path):
       if i == 0:
         ax.set_title(title, fontsize=6)
   fig.tight_layout()
-  buffer = io.BytesIO()
-  fig.savefig(buffer, format="png", dpi=150)
-  plt.close(fig)
-  _io.atomic_write_bytes(path, buffer.getvalue())
+  _io.save_figure(fig, path, dpi=150)
 
 
 def main(argv):

@@ -94,10 +94,7 @@ def plot(curves, target_scale, path):
     ax.set_ylabel("M")
     ax.legend()
   fig.tight_layout()
-  buffer = io.BytesIO()
-  fig.savefig(buffer, format="png", dpi=120)
-  plt.close(fig)
-  _io.atomic_write_bytes(path, buffer.getvalue())
+  _io.save_figure(fig, path, dpi=120)
 
 
 def main(argv):

@@ -38,3 +38,13 @@ def atomic_write_bytes(path, data):
 def atomic_write_text(path, text):
   with atomic_open(path, "w") as f:
     f.write(text)
+
+
+def save_figure(fig, path, dpi=120, **kwargs):
+  """Writes a matplotlib figure as PNG atomically and closes it."""
+  import io  # pylint: disable=g-import-not-at-top
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  buffer = io.BytesIO()
+  fig.savefig(buffer, format="png", dpi=dpi, **kwargs)
+  plt.close(fig)
+  atomic_write_bytes(path, buffer.getvalue())

@@ -24,6 +24,8 @@ from resizer_tf.codecs import _mixture_coding
 from resizer_tf.codecs.cheng2020 import Cheng2020
 from resizer_tf.codecs.cheng2020 import MaskedConv2D
 
+import codec_export  # tests/codec_export.py
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = dict(num_filters=8, entropy_hidden=16)
 
@@ -343,6 +345,7 @@ import tensorflow as tf
 tf.config.threading.set_intra_op_parallelism_threads(1)
 tf.config.threading.set_inter_op_parallelism_threads(1)
 import resizer_tf.codecs.cheng2020
+
 codec = tf.keras.models.load_model(sys.argv[1])
 x = tf.constant(np.load(sys.argv[2]))
 strings = codec.compress(x)
@@ -378,26 +381,11 @@ def test_keras_file_and_another_process_give_identical_bytes(tmp_path):
                                 codec.decompress(strings, latent))
 
 
-class _Exporter(tf.Module):
-  """What a SavedModel export of the coding functions looks like."""
-
-  def __init__(self, codec):
-    super().__init__()
-    self.codec = codec
-    self.compress = tf.function(
-        codec.compress,
-        input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])
-    self.decompress = tf.function(
-        codec.decompress,
-        input_signature=[[tf.TensorSpec([], tf.string)] * 2,
-                         tf.TensorSpec([2], tf.int32)])
-
-
 def test_savedmodel_round_trip_gives_identical_bytes(tmp_path):
   codec = trained()
   x = _test_image(64, 64)
   strings, latent = _coded(codec, x)
-  tf.saved_model.save(_Exporter(codec), str(tmp_path))
+  tf.saved_model.save(codec_export.Exporter(codec), str(tmp_path))
   loaded = tf.saved_model.load(str(tmp_path))
   loaded_strings = loaded.compress(x)
   assert [s.numpy() for s in loaded_strings] == [s.numpy() for s in strings]

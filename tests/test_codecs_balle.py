@@ -23,6 +23,8 @@ from resizer_tf.codecs.balle2017 import Balle2017
 from resizer_tf.codecs.balle2018 import Balle2018Factorized
 from resizer_tf.codecs.balle2018 import Balle2018Hyperprior
 
+import codec_export  # tests/codec_export.py
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = {
     "balle2017": (Balle2017, dict(num_filters=8)),
@@ -324,6 +326,7 @@ import json, sys
 import numpy as np
 import tensorflow as tf
 import resizer_tf.codecs.balle2017, resizer_tf.codecs.balle2018
+
 out = {}
 x = tf.constant(np.load(sys.argv[1]))
 for path in sys.argv[2:]:
@@ -395,28 +398,13 @@ def test_keras_file_of_a_model_holding_a_codec(tmp_path):
           [s.numpy() for s in codec.compress(x)])
 
 
-class _Exporter(tf.Module):
-  """What a SavedModel export of the coding functions looks like."""
-
-  def __init__(self, codec):
-    super().__init__()
-    self.codec = codec
-    self.compress = tf.function(
-        codec.compress,
-        input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])
-    self.decompress = tf.function(
-        codec.decompress,
-        input_signature=[[tf.TensorSpec([], tf.string)] * codec.num_strings,
-                         tf.TensorSpec([2], tf.int32)])
-
-
 # Balle2018Factorized shares every coding path with Balle2017.
 @pytest.mark.parametrize("name", ["balle2017", "balle2018_hyperprior"])
 def test_savedmodel_round_trip_gives_identical_bytes(name, tmp_path):
   codec = trained(name)
   x = _test_image(64, 128)
   strings, latent = _coded(codec, x)
-  tf.saved_model.save(_Exporter(codec), str(tmp_path))
+  tf.saved_model.save(codec_export.Exporter(codec), str(tmp_path))
   loaded = tf.saved_model.load(str(tmp_path))
   loaded_strings = loaded.compress(x)
   assert [s.numpy() for s in loaded_strings] == [s.numpy() for s in strings]

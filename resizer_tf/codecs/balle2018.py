@@ -157,16 +157,8 @@ class Balle2018Hyperprior(TfcCodec):
     """
     x, _ = _validation.check_image_batch(x, "x", channels=3)
     y = tf.cast(self.analysis(x), tf.float32)
-    mask_y = mask_z = None
-    if valid_size is not None:
-      valid_size = base.check_valid_size(valid_size, x)
-      mask_y = base.valid_latent_mask(valid_size, self.stride, tf.shape(y))
-      y *= mask_y
-    z = self._hyper_latent(y)
-    if valid_size is not None:
-      mask_z = base.valid_latent_mask(
-          valid_size, self.stride * self.hyper_stride, tf.shape(z))
-    z_hat, z_bits = self.hyperprior(z, training=training, valid_mask=mask_z)
+    y, mask_y, z_hat, z_bits = self._masked_hyperprior(
+        x, y, valid_size, training)
     indexes = self._scale_indexes(z_hat, tf.shape(y))
     y_hat, y_bits = self.conditional(y, indexes, training=training,
                                      valid_mask=mask_y)

@@ -421,16 +421,8 @@ class Cheng2020(tfc_codec.TfcCodec):
     """
     x, _ = _validation.check_image_batch(x, "x", channels=3)
     y = self._latent(x)
-    mask_y = mask_z = None
-    if valid_size is not None:
-      valid_size = base.check_valid_size(valid_size, x)
-      mask_y = base.valid_latent_mask(valid_size, self.stride, tf.shape(y))
-      y *= mask_y
-    z = self._hyper_latent(y)
-    if valid_size is not None:
-      mask_z = base.valid_latent_mask(
-          valid_size, self.stride * self.hyper_stride, tf.shape(z))
-    z_hat, z_bits = self.hyperprior(z, training=training, valid_mask=mask_z)
+    y, mask_y, z_hat, z_bits = self._masked_hyperprior(
+        x, y, valid_size, training)
     if training:
       y_hat = y + tf.random.uniform(tf.shape(y), -.5, .5)
     else:

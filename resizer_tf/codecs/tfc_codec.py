@@ -4,6 +4,7 @@
 tfc's bls2017/bmshj2018 models; `TfcCodec` is the Keras plumbing (variable
 storage in `.keras` files) that Ballé17, Ballé18 and Cheng20 share.
 """
+import tensorflow as tf
 import tensorflow_compression as tfc
 
 from resizer_tf.codecs import _entropy
@@ -65,3 +66,23 @@ class TfcCodec(base.LearnedCodec):
     # Every variable exists after __init__: loading need not trace `call`.
     del config
     self.built = True
+
+  def _masked_hyperprior(self, x, y, valid_size, training):
+    """Hyperprior step shared by Ballé18-Hyper and Cheng20.
+
+    y is zeroed outside its occupied region ceil(valid / stride) before the
+    hyper-analysis, and z is charged only inside ceil(valid / (stride *
+    hyper_stride)), which is what coding a cropped image does.
+    Returns (y, mask_y or None, z_hat, z_bits).
+    """
+    mask_y = mask_z = None
+    if valid_size is not None:
+      valid_size = base.check_valid_size(valid_size, x)
+      mask_y = base.valid_latent_mask(valid_size, self.stride, tf.shape(y))
+      y *= mask_y
+    z = self._hyper_latent(y)
+    if valid_size is not None:
+      mask_z = base.valid_latent_mask(
+          valid_size, self.stride * self.hyper_stride, tf.shape(z))
+    z_hat, z_bits = self.hyperprior(z, training=training, valid_mask=mask_z)
+    return y, mask_y, z_hat, z_bits

@@ -232,12 +232,6 @@ def markdown_ladder(records, metric="psnr", codecs=None):
   return "\n".join(lines) + "\n"
 
 
-def _save_figure(fig, path):
-  buf = io.BytesIO()
-  fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-  _io.atomic_write_bytes(path, buf.getvalue())
-
-
 def legend_reference(codec, codecs, baseline):
   """What a curve's legend BD-rate is measured against (Fig. 7).
 
@@ -291,7 +285,7 @@ def plot_rd(records, path, metric_names, baseline=None, method="pchip",
     fig.suptitle("Mean over images per setting; legend: BD-rate vs "
                  f"{labels.get(baseline, baseline)}" +
                  (" (C+resize: vs C)" if paired else ""), fontsize=10)
-  _save_figure(fig, path)
+  _io.save_figure(fig, path, dpi=110, bbox_inches="tight")
 
 
 def _point_key(setting):
@@ -325,7 +319,7 @@ def plot_m_distribution(records, path):
     ax.set_ylabel("resize factor M")
     ax.set_title(codec)
     ax.grid(True, axis="y", alpha=0.3)
-  _save_figure(fig, path)
+  _io.save_figure(fig, path, dpi=110, bbox_inches="tight")
   return True
 
 
