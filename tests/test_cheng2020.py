@@ -24,7 +24,7 @@ from resizer_tf.codecs import _mixture_coding
 from resizer_tf.codecs.cheng2020 import Cheng2020
 from resizer_tf.codecs.cheng2020 import MaskedConv2D
 
-import codec_export  # tests/codec_export.py
+import codec_testing  # tests/codec_testing.py
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = dict(num_filters=8, entropy_hidden=16)
@@ -40,20 +40,7 @@ def _test_image(h=64, w=128):
 
 
 def _train(codec, steps=20, lmbda=0.01, seed=0):
-  """A few eager Adam steps on 64x64 astronaut crops, so that the mixture
-  and the hyperprior fit real latents."""
-  photo = _photo()[:300]
-  rng = np.random.default_rng(seed)
-  optimizer = tf.keras.optimizers.Adam(1e-3)
-  for _ in range(steps):
-    i, j = rng.integers(0, 300 - 64), rng.integers(0, 512 - 64)
-    x = tf.constant(photo[None, i:i + 64, j:j + 64])
-    with tf.GradientTape() as tape:
-      x_hat, bits = codec(x, training=True)
-      loss = (lmbda * 255.**2 * tf.reduce_mean(tf.square(x - x_hat)) +
-              tf.reduce_mean(bits) / (64. * 64.))
-    variables = codec.trainable_variables
-    optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+  codec_testing.train_codec(codec, _photo()[:300], steps, lmbda, seed)
 
 
 _CACHE = {}
@@ -385,7 +372,7 @@ def test_savedmodel_round_trip_gives_identical_bytes(tmp_path):
   codec = trained()
   x = _test_image(64, 64)
   strings, latent = _coded(codec, x)
-  tf.saved_model.save(codec_export.Exporter(codec), str(tmp_path))
+  tf.saved_model.save(codec_testing.Exporter(codec), str(tmp_path))
   loaded = tf.saved_model.load(str(tmp_path))
   loaded_strings = loaded.compress(x)
   assert [s.numpy() for s in loaded_strings] == [s.numpy() for s in strings]

@@ -23,7 +23,7 @@ from resizer_tf.codecs.balle2017 import Balle2017
 from resizer_tf.codecs.balle2018 import Balle2018Factorized
 from resizer_tf.codecs.balle2018 import Balle2018Hyperprior
 
-import codec_export  # tests/codec_export.py
+import codec_testing  # tests/codec_testing.py
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = {
@@ -46,20 +46,7 @@ def _test_image(h=128, w=128):
 
 
 def _train(codec, steps=20, lmbda=0.01, seed=0):
-  """A few eager Adam steps on 64x64 astronaut crops, so the priors are fit
-  to real latents (eager: tracing the training step costs more than this)."""
-  photo = _photo()[:300]
-  rng = np.random.default_rng(seed)
-  optimizer = tf.keras.optimizers.Adam(1e-3)
-  for _ in range(steps):
-    i, j = rng.integers(0, 300 - 64), rng.integers(0, 512 - 64)
-    x = tf.constant(photo[None, i:i + 64, j:j + 64])
-    with tf.GradientTape() as tape:
-      x_hat, bits = codec(x, training=True)
-      bpp = tf.reduce_mean(bits) / (64. * 64.)
-      loss = lmbda * 255.**2 * tf.reduce_mean(tf.square(x - x_hat)) + bpp
-    variables = codec.trainable_variables
-    optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+  codec_testing.train_codec(codec, _photo()[:300], steps, lmbda, seed)
 
 
 _TRAINED = {}
@@ -404,7 +391,7 @@ def test_savedmodel_round_trip_gives_identical_bytes(name, tmp_path):
   codec = trained(name)
   x = _test_image(64, 128)
   strings, latent = _coded(codec, x)
-  tf.saved_model.save(codec_export.Exporter(codec), str(tmp_path))
+  tf.saved_model.save(codec_testing.Exporter(codec), str(tmp_path))
   loaded = tf.saved_model.load(str(tmp_path))
   loaded_strings = loaded.compress(x)
   assert [s.numpy() for s in loaded_strings] == [s.numpy() for s in strings]

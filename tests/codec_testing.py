@@ -1,0 +1,35 @@
+"""Test helpers shared by the codec tests."""
+import numpy as np
+import tensorflow as tf
+
+
+class Exporter(tf.Module):
+  """What a SavedModel export of the coding functions looks like."""
+
+  def __init__(self, codec):
+    super().__init__()
+    self.codec = codec
+    self.compress = tf.function(
+        codec.compress,
+        input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])
+    self.decompress = tf.function(
+        codec.decompress,
+        input_signature=[[tf.TensorSpec([], tf.string)] * codec.num_strings,
+                         tf.TensorSpec([2], tf.int32)])
+
+
+def train_codec(codec, photo, steps=20, lmbda=0.01, seed=0):
+  """A few eager Adam steps on 64x64 crops of `photo` (float [0, 1], at least
+  300x512), so that the priors fit real latents (eager: tracing a training
+  step costs more than these steps)."""
+  rng = np.random.default_rng(seed)
+  optimizer = tf.keras.optimizers.Adam(1e-3)
+  for _ in range(steps):
+    i, j = rng.integers(0, 300 - 64), rng.integers(0, 512 - 64)
+    x = tf.constant(photo[None, i:i + 64, j:j + 64])
+    with tf.GradientTape() as tape:
+      x_hat, bits = codec(x, training=True)
+      bpp = tf.reduce_mean(bits) / (64. * 64.)
+      loss = lmbda * 255.**2 * tf.reduce_mean(tf.square(x - x_hat)) + bpp
+    variables = codec.trainable_variables
+    optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
