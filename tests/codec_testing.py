@@ -1,6 +1,17 @@
 """Test helpers shared by the codec tests."""
 import numpy as np
+import skimage.data
 import tensorflow as tf
+
+
+def photo():
+  """The astronaut photo as float [0, 1]; training crops use rows < 300."""
+  return skimage.data.astronaut().astype(np.float32) / 255.
+
+
+def test_image(h, w):
+  """A [1, h, w, 3] crop from rows 300+, never seen by `train_codec`."""
+  return tf.constant(photo()[300:300 + h, 200:200 + w][None])
 
 
 class Exporter(tf.Module):

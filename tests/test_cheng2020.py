@@ -16,7 +16,6 @@ import sys
 import numpy as np
 import pytest
 import scipy.stats
-import skimage.data
 import tensorflow as tf
 import tensorflow_compression as tfc
 
@@ -30,13 +29,11 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = dict(num_filters=8, entropy_hidden=16)
 
 
-def _photo():
-  return skimage.data.astronaut().astype(np.float32) / 255.
+_photo = codec_testing.photo
 
 
 def _test_image(h=64, w=128):
-  # Rows 300+ are never seen by the training loop below.
-  return tf.constant(_photo()[300:300 + h, 200:200 + w][None])
+  return codec_testing.test_image(h, w)
 
 
 def _train(codec, steps=20, lmbda=0.01, seed=0):

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 import scipy.special
 import scipy.stats
-import skimage.data
 import tensorflow as tf
 
 from resizer_tf.codecs import _entropy
@@ -36,13 +35,11 @@ SMALL = {
 NAMES = tuple(SMALL)
 
 
-def _photo():
-  return skimage.data.astronaut().astype(np.float32) / 255.
+_photo = codec_testing.photo
 
 
 def _test_image(h=128, w=128):
-  # A crop the training loop below never sees in full (rows 300+).
-  return tf.constant(_photo()[300:300 + h, 200:200 + w][None])
+  return codec_testing.test_image(h, w)
 
 
 def _train(codec, steps=20, lmbda=0.01, seed=0):
