@@ -7,7 +7,9 @@ photos shipped by installed packages (`images.builtin_photo`).
 """
 import glob as glob_lib
 
+from absl import logging
 import numpy as np
+from PIL import Image
 import tensorflow as tf
 
 from resizer_tf import images
@@ -19,13 +21,44 @@ def _decode(path, channels=3):
   return tf.image.convert_image_dtype(image, tf.uint8)
 
 
+def _readable_image(path):
+  """None if PIL can decode the whole file, else the reason it cannot."""
+  try:
+    with Image.open(path) as im:
+      im.load()
+    return None
+  except Exception as e:  # PIL raises many types for broken files.
+    return f"{type(e).__name__}: {e}"
+
+
 def image_paths(pattern):
+  """Sorted decodable image files matching `pattern`.
+
+  Files that do not decode (corrupt, truncated, not an image) are skipped,
+  each named in the log with the reason, so one bad file cannot stop a
+  training run mid-epoch.
+  """
   paths = sorted(glob_lib.glob(pattern))
   if not paths:
     raise ValueError(
         f"No files match --train_glob={pattern!r}. Pass a glob of PNG/JPEG "
         "photos, e.g. '/data/clic/train/*.png'.")
-  return paths
+  good = []
+  for path in paths:
+    reason = _readable_image(path)
+    if reason is None:
+      good.append(path)
+    else:
+      logging.warning("Skipping training file %s: it does not decode (%s).",
+                      path, reason)
+  if len(good) < len(paths):
+    logging.warning("Skipped %d of %d training files that do not decode.",
+                    len(paths) - len(good), len(paths))
+  if not good:
+    raise ValueError(
+        f"None of the {len(paths)} files matching {pattern!r} decodes as an "
+        "image.")
+  return good
 
 
 def uint8_images_dataset(train_glob=None, tfds_name=None, data_dir=None,
@@ -57,9 +90,17 @@ def uint8_images_dataset(train_glob=None, tfds_name=None, data_dir=None,
 
 
 def patches_dataset(source, patch_size=256, batch_size=8, shuffle_buffer=256,
-                    seed=None, repeat=True):
-  """Random patch_size x patch_size crops in [0, 1], batched."""
+                    seed=None, repeat=True, cache=False):
+  """Random patch_size x patch_size crops in [0, 1], batched.
+
+  cache: keep the decoded images in memory after the first pass, so each
+    crop costs a copy instead of a PNG/JPEG decode (for training sets that
+    fit in memory; a decode per crop costs about as much CPU as a training
+    step's convolutions on small sets).
+  """
   ds = source.filter(lambda im: tf.reduce_min(tf.shape(im)[:2]) >= patch_size)
+  if cache:
+    ds = ds.cache()
   if repeat:
     ds = ds.repeat()
   ds = ds.shuffle(shuffle_buffer, seed=seed)

@@ -186,10 +186,14 @@ def count_flops(model, input_shape=None):
   Counted by the TF profiler on the frozen inference graph at batch size 1,
   the convention of the paper's "Total FLOPS": a multiply-add is two
   operations (e.g. the 224 -> 224 learned resizer adds 1.19 B to
-  Inception-v2, 5.07 - 3.88 in Table 4).
+  Inception-v2, 5.07 - 3.88 in Table 4). The graph is run once and the
+  profiler reads the run's shapes: statically, ops whose shapes depend on
+  `tf.shape` (a codec's synthesis transform after the entropy model,
+  transposed convolutions) have incomplete shapes and would be dropped.
 
   Args:
-    model: a Keras model (or layer) taking one image batch.
+    model: a Keras model (or layer) taking one image batch, or any callable
+      of one [1, H, W, C] float32 tensor.
     input_shape: (height, width, channels); default the model's input shape,
       which must then be fully known.
 
@@ -203,10 +207,23 @@ def count_flops(model, input_shape=None):
     raise ValueError(
         f"FLOPs need a fully known input shape; received {input_shape}.")
   spec = tf.TensorSpec([1, *input_shape], tf.float32)
-  fn = tf.function(lambda x: model(x, training=False)).get_concrete_function(
-      spec)
+  call = (lambda x: model(x, training=False)) if isinstance(
+      model, tf.keras.layers.Layer) else model
+  fn = tf.function(call).get_concrete_function(spec)
   frozen = convert_to_constants.convert_variables_to_constants_v2(fn)
-  opts = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
-  opts["output"] = "none"
-  info = tf.compat.v1.profiler.profile(graph=frozen.graph, options=opts)
+  graph = tf.Graph()
+  with graph.as_default():
+    tf.graph_util.import_graph_def(frozen.graph.as_graph_def(), name="")
+    feed = graph.get_tensor_by_name(frozen.inputs[0].name)
+    fetches = [graph.get_tensor_by_name(t.name) for t in frozen.outputs]
+    run_meta = tf.compat.v1.RunMetadata()
+    with tf.compat.v1.Session(graph=graph) as session:
+      session.run(fetches, {feed: np.zeros([1, *input_shape], np.float32)},
+                  options=tf.compat.v1.RunOptions(
+                      trace_level=tf.compat.v1.RunOptions.FULL_TRACE),
+                  run_metadata=run_meta)
+    opts = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    opts["output"] = "none"
+    info = tf.compat.v1.profiler.profile(graph=graph, run_meta=run_meta,
+                                         options=opts)
   return int(info.total_float_ops)

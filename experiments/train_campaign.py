@@ -1,0 +1,63 @@
+r"""Trains the shipped Ballé17 / Ballé17 + Resize models (resumable).
+
+  python -m experiments.train_campaign --train_dir=runs/train_images
+
+Runs the small-scale protocol of docs/training_campaign.md in order (a
+shared plain warm start, then plain and Resize per lambda), each run resuming
+from its float16 snapshot in --weights_dir. Snapshots are written atomically
+every --snapshot_every steps, so the campaign can be stopped at any time.
+"""
+import glob
+import os
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from resizer_tf.data import image_patches
+from resizer_tf.training import campaign
+
+_TRAIN_DIR = flags.DEFINE_string(
+    "train_dir", "runs/train_images",
+    "Training photos (make train-images builds them).")
+_WEIGHTS_DIR = flags.DEFINE_string(
+    "weights_dir", os.path.join("resizer_tf", "pretrained_weights"),
+    "Where run snapshots are read and written.")
+_ONLY = flags.DEFINE_list("only", None, "Train only these run names.")
+_PATCH = flags.DEFINE_integer("patch_size", 128, "Square crops (paper: 256).")
+_BATCH = flags.DEFINE_integer("batch_size", 8, "Batch (paper: 8).")
+_WARM_STEPS = flags.DEFINE_integer("warm_steps", campaign.WARM_STEPS,
+                                   "Steps of the shared plain warm start.")
+_RUN_STEPS = flags.DEFINE_integer("run_steps", campaign.RUN_STEPS,
+                                  "Steps of each lambda's runs.")
+_LOG_EVERY = flags.DEFINE_integer("log_every", 100, "Curve resolution.")
+_SNAPSHOT_EVERY = flags.DEFINE_integer("snapshot_every", 500,
+                                       "Steps between weight snapshots.")
+
+
+def main(argv):
+  del argv
+  paths = sorted(glob.glob(os.path.join(_TRAIN_DIR.value, "*.png")))
+  if not paths:
+    raise app.UsageError(
+        f"No PNG photos in --train_dir={_TRAIN_DIR.value!r}; run "
+        "`make train-images` first.")
+  source = image_patches.uint8_images_dataset(
+      train_glob=os.path.join(_TRAIN_DIR.value, "*.png"))
+  make_patches = lambda seed: image_patches.patches_dataset(
+      source, _PATCH.value, _BATCH.value, seed=seed, cache=True)
+  specs = campaign.small_campaign(_WEIGHTS_DIR.value, _WARM_STEPS.value,
+                                  _RUN_STEPS.value)
+  for spec in specs:
+    if _ONLY.value and spec.name not in _ONLY.value:
+      continue
+    path = os.path.join(_WEIGHTS_DIR.value, spec.name + ".npz")
+    meta = campaign.train_run(
+        spec, make_patches, path, log_every=_LOG_EVERY.value,
+        snapshot_every=_SNAPSHOT_EVERY.value, patch_size=_PATCH.value)
+    logging.info("%s: %d/%d steps, %.0f s", spec.name, meta["steps_done"],
+                 spec.steps, meta["wall_s"])
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,225 @@
+"""Resumable training runs that span sessions: weights-only snapshots.
+
+A *run* trains one `ResizeCompress` (plain or + Resize) for a fixed number
+of steps. Its state between processes is a float16 weights file
+(`weights_file`), written atomically every `snapshot_every` steps, whose
+`meta` records the steps done and the training curve so far; a new process
+resumes from it with fresh Adam state (the only difference to an
+uninterrupted run, documented in docs/training_campaign.md). A run that has
+no snapshot yet may warm-start components from another run's file (e.g. the
+codec of a shared plain model).
+
+The schedule is a function of the run's own step, so a resumed run follows
+the same learning-rate curve as an uninterrupted one.
+"""
+import dataclasses
+import math
+import os
+import time
+
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+from resizer_tf import weights_file
+from resizer_tf.training import compression
+
+CURVE_COLUMNS = ("step", "wall_s", "loss", "bpp", "mse", "psnr", "scale")
+
+
+@dataclasses.dataclass
+class RunSpec:
+  """One training run.
+
+  Attributes:
+    name: file stem of the snapshot (e.g. "balle2017+resize_q1").
+    resize: Resize-Compress (True) or the plain codec.
+    lmbda: lambda of Eq. (12).
+    steps: total steps of the run.
+    learning_rate: Adam rate of all three optimizer groups until
+      `decay_fraction * steps`, then times `decay_factor`.
+    warm_start: (path, components) to initialise from when the run has no
+      snapshot yet, or None.
+  """
+  name: str
+  resize: bool
+  lmbda: float
+  steps: int
+  codec: str = "balle2017"
+  num_filters: int = 128
+  learning_rate: float = 1e-4
+  decay_fraction: float = 0.5
+  decay_factor: float = 0.3
+  warm_start: tuple = None
+  seed: int = 0
+
+  def learning_rate_at(self, step):
+    if step >= self.decay_fraction * self.steps:
+      return self.learning_rate * self.decay_factor
+    return self.learning_rate
+
+
+def snapshot_steps(path):
+  """Steps done according to a snapshot file (0 if there is none)."""
+  if not os.path.isfile(path):
+    return 0
+  _, meta = weights_file.read(path)
+  return int(meta.get("steps_done", 0))
+
+
+class _Snapshots(tf.keras.callbacks.Callback):
+  """Logs the curve every epoch (= log_every steps); snapshots the weights."""
+
+  def __init__(self, spec, path, meta, log_every, snapshot_every, on_snapshot):
+    super().__init__()
+    self.spec, self.path, self.meta = spec, path, meta
+    self.log_every, self.snapshot_every = log_every, snapshot_every
+    self.on_snapshot = on_snapshot
+    self._start = None
+
+  def on_train_begin(self, logs=None):
+    self._start = time.time() - self.meta.get("wall_s", 0.)
+
+  def on_epoch_begin(self, epoch, logs=None):
+    rate = self.spec.learning_rate_at(epoch * self.log_every)
+    for optimizer in (self.model.optimizer, self.model.resize_optimizer,
+                      self.model.entropy_optimizer):
+      optimizer.learning_rate.assign(rate)
+
+  def on_epoch_end(self, epoch, logs=None):
+    logs = logs or {}
+    step = (epoch + 1) * self.log_every
+    values = [float(logs.get(k, math.nan)) for k in CURVE_COLUMNS[2:]]
+    if not all(math.isfinite(v) for v in values):
+      raise FloatingPointError(
+          f"Run {self.spec.name}: non-finite training metrics at step {step} "
+          f"({dict(zip(CURVE_COLUMNS[2:], values))}); the last good "
+          f"snapshot is {self.path}.")
+    wall = time.time() - self._start
+    self.meta["curve"].append([step, round(wall, 1)] +
+                              [round(v, 6) for v in values])
+    self.meta["steps_done"] = step
+    self.meta["wall_s"] = round(wall, 1)
+    logging.info("%s step %d/%d: loss %.4f bpp %.4f PSNR %.2f M %.3f "
+                 "(%.2f s/step)", self.spec.name, step, self.spec.steps,
+                 values[0], values[1], values[3], values[4],
+                 wall / max(1, step - self.meta["resumed_at"][-1]))
+    if step % self.snapshot_every == 0 or step >= self.spec.steps:
+      self.save()
+
+  def save(self):
+    sha = weights_file.save(self.model, self.path, self.meta)
+    logging.info("%s: snapshot at step %d -> %s", self.spec.name,
+                 self.meta["steps_done"], self.path)
+    if self.on_snapshot:
+      self.on_snapshot(self.spec, self.path, sha, self.meta)
+
+
+def build(spec):
+  """The compiled model of `spec` (fixed Adam rates; the callback sets them)."""
+  model = compression.build_model(
+      spec.codec, codec_kwargs={"num_filters": spec.num_filters},
+      resize=spec.resize, lmbda=spec.lmbda,
+      learning_rate_value=spec.learning_rate,
+      resize_learning_rate=spec.learning_rate,
+      entropy_learning_rate=spec.learning_rate,
+      decayed_learning_rate=spec.learning_rate, decay_steps=1)
+  # Fixed-rate Adams whose rate is a variable the callback assigns.
+  model.compile(
+      optimizer=tf.keras.optimizers.Adam(spec.learning_rate),
+      resize_optimizer=tf.keras.optimizers.Adam(spec.learning_rate),
+      entropy_optimizer=tf.keras.optimizers.Adam(spec.learning_rate))
+  return model
+
+
+def train_run(spec, make_patches, path, log_every=100, snapshot_every=500,
+              patch_size=128, on_snapshot=None, max_steps=None):
+  """Trains `spec` from its snapshot at `path` (or its warm start).
+
+  Args:
+    make_patches: seed -> a repeating dataset of [B, P, P, 3] float batches
+      in [0, 1]; seeded with spec.seed + steps done, so a resumed run draws
+      new crops rather than replaying the first ones.
+    path: the run's snapshot file (read to resume, written to save).
+    max_steps: stop after this many steps in this process (None: finish).
+  Returns:
+    The run's meta dict (steps_done, curve, wall_s, ...).
+  """
+  tf.keras.utils.set_random_seed(spec.seed)
+  model = build(spec)
+  model(tf.zeros([1, patch_size, patch_size, 3]))
+  meta = {"spec": dataclasses.asdict(spec), "steps_done": 0, "curve": [],
+          "wall_s": 0., "resumed_at": [], "columns": list(CURVE_COLUMNS)}
+  if os.path.isfile(path):
+    arrays, old = weights_file.read(path)
+    weights_file.assign(model, arrays)
+    meta.update({k: old[k] for k in ("steps_done", "curve", "wall_s",
+                                     "resumed_at", "warm_started_from")
+                 if k in old})
+    logging.info("%s: resumed from %s at step %d (fresh optimizer state)",
+                 spec.name, path, meta["steps_done"])
+  elif spec.warm_start:
+    source, components = spec.warm_start
+    arrays, source_meta = weights_file.read(source)
+    weights_file.assign(model, arrays, components)
+    meta["warm_started_from"] = {
+        "file": os.path.basename(source), "components": list(components),
+        "steps": int(source_meta.get("steps_done", 0))}
+    logging.info("%s: warm start of %s from %s", spec.name, components,
+                 source)
+  done = meta["steps_done"]
+  if done % log_every:
+    raise ValueError(f"{path}: steps_done={done} is not a multiple of "
+                     f"log_every={log_every}.")
+  if done >= spec.steps:
+    logging.info("%s: already done (%d steps).", spec.name, done)
+    return meta
+  end = spec.steps if max_steps is None else min(spec.steps, done + max_steps)
+  meta["resumed_at"].append(done)
+  callback = _Snapshots(spec, path, meta, log_every, snapshot_every,
+                        on_snapshot)
+  tf.keras.utils.set_random_seed(spec.seed + done)
+  model.fit(make_patches(spec.seed + done), initial_epoch=done // log_every,
+            epochs=-(-end // log_every), steps_per_epoch=log_every,
+            callbacks=[callback], verbose=0)
+  if meta["steps_done"] % snapshot_every:
+    callback.save()
+  return meta
+
+
+def curve_array(meta):
+  """The training curve as a float array [n, len(CURVE_COLUMNS)]."""
+  return np.asarray(meta.get("curve", []), dtype=np.float64).reshape(
+      -1, len(CURVE_COLUMNS))
+
+
+# The small-scale protocol of docs/training_campaign.md (paper values there).
+CAMPAIGN_LAMBDAS = (0.0005, 0.002, 0.008, 0.032)
+WARM_LAMBDA = 0.002
+WARM_STEPS = 3000
+RUN_STEPS = 1500
+
+
+def small_campaign(weights_dir, warm_steps=WARM_STEPS, run_steps=RUN_STEPS,
+                   lambdas=CAMPAIGN_LAMBDAS):
+  """Run specs in training order: a shared plain warm start, then per
+  lambda the plain and the Resize model (equal steps, data and schedule).
+
+  Both variants of a lambda start their codec from the warm start; the
+  Resize model's filters and ResizeParamNet start from their initialisers.
+  Pairs are ordered so that every finished pair is a comparison.
+  """
+  warm = RunSpec("balle2017_warm", resize=False, lmbda=WARM_LAMBDA,
+                 steps=warm_steps, learning_rate=2e-4, decay_fraction=1.0)
+  warm_path = os.path.join(weights_dir, warm.name + ".npz")
+  specs = [warm]
+  order = sorted(range(len(lambdas)),
+                 key=lambda i: (abs(math.log(lambdas[i] / WARM_LAMBDA)), i))
+  for i in order:
+    for resize in (False, True):
+      name = f"balle2017{'+resize' if resize else ''}_q{i + 1}"
+      specs.append(RunSpec(name, resize=resize, lmbda=lambdas[i],
+                           steps=run_steps, learning_rate=1e-4,
+                           decay_fraction=0.75,
+                           warm_start=(warm_path, ("codec",))))
+  return specs
