@@ -1,0 +1,145 @@
+"""Trained codecs shipped inside the package.
+
+  import resizer_tf.pretrained as pretrained
+  pretrained.list_models()                  # what is there, with numbers
+  rc = pretrained.load("balle2017+resize", quality=1)   # ready to code
+  file, scale = rc.compress(uint8_image)
+
+Models: "balle2017" (Ballé et al. 2017, N = 128, the baseline of Chen et al.
+Table II/III) and "balle2017+resize" (the same codec inside Resize-Compress,
+Fig. 3), each at qualities 1 (lowest rate) ... 4, trained by the small-scale
+protocol of docs/training_campaign.md. Each weights file (float16, see
+`weights_file`) is listed in `pretrained_weights/index.json` with its
+sha256, which `load` verifies before using it.
+"""
+import json
+import os
+from typing import Any, Dict, List
+
+from resizer_tf import _io
+from resizer_tf import weights_file
+
+WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                           "pretrained_weights")
+INDEX_FILE = "index.json"
+MODEL_NAMES = ("balle2017", "balle2017+resize")
+
+
+def _index(weights_dir=WEIGHTS_DIR) -> Dict[str, Any]:
+  path = os.path.join(weights_dir, INDEX_FILE)
+  if not os.path.isfile(path):
+    return {"models": []}
+  with open(path, encoding="utf-8") as f:
+    return json.load(f)
+
+
+def list_models(weights_dir: str = WEIGHTS_DIR) -> List[Dict[str, Any]]:
+  """One dict per shipped model: name, quality, lmbda, steps, file, sha256,
+  and the measured bpp/PSNR on the stand-in bench set where recorded."""
+  return list(_index(weights_dir)["models"])
+
+
+def _describe(models):
+  if not models:
+    return "no pretrained models are installed"
+  return ", ".join(f"{m['name']}:{m['quality']}" for m in models)
+
+
+def entry(name: str, quality: int, weights_dir: str = WEIGHTS_DIR):
+  """The index entry of (name, quality); ValueError listing what exists."""
+  models = list_models(weights_dir)
+  for m in models:
+    if m["name"] == name and int(m["quality"]) == int(quality):
+      return m
+  raise ValueError(
+      f"No pretrained model {name!r} at quality {quality!r}; available: "
+      f"{_describe(models)}.")
+
+
+def parse_spec(spec: str):
+  """'NAME:Q' -> (NAME, int Q), with a clear error for anything else."""
+  name, sep, quality = spec.rpartition(":")
+  if not sep or not name or not quality.isdigit():
+    raise ValueError(
+        f"A pretrained model is NAME:QUALITY, e.g. 'balle2017+resize:1'; "
+        f"received {spec!r}. Available: {_describe(list_models())}.")
+  return name, int(quality)
+
+
+def build_from_meta(meta: Dict[str, Any]):
+  """An unbuilt-weights `ResizeCompress` with the architecture in `meta`."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from resizer_tf import resize_compress  # pylint: disable=g-import-not-at-top
+  spec = meta["spec"]
+  model = resize_compress.ResizeCompress(
+      spec["codec"], codec_kwargs={"num_filters": spec["num_filters"]},
+      resize=spec["resize"], lmbda=spec["lmbda"])
+  model(tf.zeros([1, 64, 64, 3]))
+  return model
+
+
+def load_file(path: str, sha256: str = None):
+  """A coding-ready `ResizeCompress` from a weights file (sha256 checked)."""
+  arrays, meta = weights_file.read(path, sha256)
+  model = build_from_meta(meta)
+  weights_file.assign(model, arrays)
+  model.codec.prepare_for_coding()
+  return model
+
+
+def load(name: str, quality: int, weights_dir: str = WEIGHTS_DIR):
+  """The shipped model `name` at `quality`, range-coding tables built.
+
+  Raises:
+    ValueError: unknown name or quality (the message lists what exists), or
+      a weights file whose sha256 does not match the index (corrupt).
+    FileNotFoundError: the index names a file that is not installed.
+  """
+  m = entry(name, quality, weights_dir)
+  return load_file(os.path.join(weights_dir, m["file"]), m["sha256"])
+
+
+def write_index(weights_dir: str = WEIGHTS_DIR, measured=None,
+                fingerprints=None):
+  """Rebuilds index.json from the weights files in `weights_dir`.
+
+  Published models are the files named "<name>_q<k>.npz" for the names in
+  MODEL_NAMES (other files, e.g. a campaign's shared warm start, are not
+  listed). `measured` maps (name, quality) to a dict of stand-in results
+  (bpp, psnr, ...) to record; `fingerprints` maps file names to the model
+  fingerprints that compressed files carry.
+  """
+  import hashlib  # pylint: disable=g-import-not-at-top
+  measured = measured or {}
+  old = {(m["name"], m["quality"]): m for m in list_models(weights_dir)}
+  models = []
+  for file in sorted(os.listdir(weights_dir)):
+    stem, ext = os.path.splitext(file)
+    name, sep, q = stem.rpartition("_q")
+    if ext != ".npz" or not sep or name not in MODEL_NAMES or not q.isdigit():
+      continue
+    path = os.path.join(weights_dir, file)
+    with open(path, "rb") as f:
+      sha = hashlib.sha256(f.read()).hexdigest()
+    _, meta = weights_file.read(path, sha)
+    spec = meta["spec"]
+    entry_ = {
+        "name": name, "quality": int(q), "file": file, "sha256": sha,
+        "lmbda": spec["lmbda"], "num_filters": spec["num_filters"],
+        "steps_done": meta["steps_done"], "steps_planned": spec["steps"],
+        "train_wall_s": meta.get("wall_s"),
+        "warm_start": meta.get("warm_started_from"),
+    }
+    previous = old.get((name, int(q)), {})
+    if previous.get("sha256") == sha:
+      for key in ("stand_in", "fingerprint"):
+        if key in previous:
+          entry_[key] = previous[key]
+    if (name, int(q)) in measured:
+      entry_["stand_in"] = measured[(name, int(q))]
+    if fingerprints and file in fingerprints:
+      entry_["fingerprint"] = fingerprints[file]
+    models.append(entry_)
+  _io.atomic_write_text(os.path.join(weights_dir, INDEX_FILE),
+                        json.dumps({"models": models}, indent=1) + "\n")
+  return models
