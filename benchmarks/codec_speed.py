@@ -5,12 +5,14 @@ r"""Encode/decode time per codec, with and without Resize (Table IV layout).
 For each codec: the plain model, and Resize-Compress at M forced to 1 (same
 codec work, so the ratio is the cost of ResizeParamNet, filters and warps)
 and at M = --scale (0.75 by default; give --models to time trained models at
-their own M). Times are medians over --runs of the compiled `compress` and
-`decompress` functions (CPU, model loading excluded, as in Table IV) on a
+their own M). Plain and Resize variants are called round by round (interleaved), and
+each ratio is taken within a round; medians and min-max over --runs rounds
+of the compiled `compress` and `decompress` functions (CPU, model loading excluded, as in Table IV) on a
 768x512 real photo. Models are randomly initialised at the paper's filter
 counts unless --models names trained SavedModels/model dirs.
 """
 import json
+import os
 import statistics
 import time
 
@@ -52,18 +54,37 @@ def median_ms(fn, runs):
   return statistics.median(times)
 
 
-def time_model(model, image, runs):
+def coding_functions(model, image):
+  """(encode fn, decode fn, bpp, M) of a model, traced and warmed up."""
   module = serving.CompressionModule(model)
   model.codec.prepare_for_coding()
   image = tf.constant(image)
   out = module.compress(image)
   file = out["file"]
-  enc = median_ms(lambda: module.compress(image)["file"].numpy(), runs)
-  dec = median_ms(lambda: module.decompress(file)["image"].numpy(), runs)
+  encode = lambda: module.compress(image)["file"].numpy()
+  decode = lambda: module.decompress(file)["image"].numpy()
+  encode()
+  decode()
   h, w = image.shape[:2]
-  return dict(encode_ms=enc, decode_ms=dec,
-              bpp=8 * len(file.numpy()) / (h * w),
-              scale=float(out["scale"][0]))
+  return encode, decode, 8 * len(file.numpy()) / (h * w), float(
+      out["scale"][0])
+
+
+def time_interleaved(functions, runs):
+  """{label: [ms per round]}: one call of each function per round, in turn,
+  so a change of machine load hits every variant of a round alike."""
+  times = {label: [] for label in functions}
+  for _ in range(runs):
+    for label, fn in functions.items():
+      start = time.perf_counter()
+      fn()
+      times[label].append(1000 * (time.perf_counter() - start))
+  return times
+
+
+def _spread(values):
+  return dict(min=min(values), median=statistics.median(values),
+              max=max(values))
 
 
 def component_times(image, runs):
@@ -96,29 +117,43 @@ def main(argv):
                 ("resize M=1", dict(min_scale=1.0, max_scale=1.0)),
                 (f"resize M={FLAGS.scale:g}",
                  dict(min_scale=FLAGS.scale, max_scale=FLAGS.scale))]
-    result = {}
+    functions, info = {}, {}
     for label, kwargs in variants:
       model = resize_compress.ResizeCompress(name, **kwargs)
       model(tf.zeros([1, 64, 64, 3]))
-      result[label] = time_model(model, image, FLAGS.runs)
-      print(f"{name:22s} {label:12s} enc {result[label]['encode_ms']:9.1f} ms"
-            f"  dec {result[label]['decode_ms']:9.1f} ms", flush=True)
-    plain = result["plain"]
-    for label, r in result.items():
-      r.update(codec=name, variant=label,
-               encode_ratio=r["encode_ms"] / plain["encode_ms"],
-               decode_ratio=r["decode_ms"] / plain["decode_ms"])
+      encode, decode, bpp, scale = coding_functions(model, image)
+      functions[(label, "encode")] = encode
+      functions[(label, "decode")] = decode
+      info[label] = dict(bpp=bpp, scale=scale)
+    times = time_interleaved(functions, FLAGS.runs)
+    for label, _ in variants:
+      r = dict(codec=name, variant=label, **info[label])
+      for op in ("encode", "decode"):
+        ms = times[(label, op)]
+        base = times[("plain", op)]
+        r[f"{op}_ms"] = statistics.median(ms)
+        r[f"{op}_ms_spread"] = _spread(ms)
+        # Ratios per round (same load), then their spread.
+        r[f"{op}_ratio_spread"] = _spread([a / b for a, b in zip(ms, base)])
+        r[f"{op}_ratio"] = r[f"{op}_ratio_spread"]["median"]
       rows.append(r)
-  lines = ["| model | enc (CPU) ms | dec (CPU) ms | enc ratio | dec ratio |",
+      print(f"{name:22s} {label:12s} enc {r['encode_ms']:9.1f} ms "
+            f"(x{r['encode_ratio']:.2f})  dec {r['decode_ms']:9.1f} ms "
+            f"(x{r['decode_ratio']:.2f})", flush=True)
+  lines = ["| model | enc (CPU) ms | dec (CPU) ms | enc ratio (min-max) | "
+           "dec ratio (min-max) |",
            "| --- | --- | --- | --- | --- |"]
   for r in rows:
+    e, d = r["encode_ratio_spread"], r["decode_ratio_spread"]
     lines.append(f"| {r['codec']} {r['variant']} | {r['encode_ms']:.1f} | "
-                 f"{r['decode_ms']:.1f} | {r['encode_ratio']:.2f} | "
-                 f"{r['decode_ratio']:.2f} |")
+                 f"{r['decode_ms']:.1f} | {e['median']:.2f} ({e['min']:.2f}-"
+                 f"{e['max']:.2f}) | {d['median']:.2f} ({d['min']:.2f}-"
+                 f"{d['max']:.2f}) |")
   table = "\n".join(lines)
   print(table)
   _io.atomic_write_text(FLAGS.output, json.dumps(dict(
       image_shape=list(image.shape), runs=FLAGS.runs, rows=rows,
+      load_average=os.getloadavg(),
       components_ms=components,
       device="CPU", threads=tf.config.threading.get_intra_op_parallelism_threads()),
       indent=1))

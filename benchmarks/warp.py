@@ -190,8 +190,22 @@ def large_child():
   process's peak resident set (ru_maxrss, includes the TF runtime).
   """
   rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
-  mib = lambda: {k: v / 2**20 for k, v in
-                 tf.config.experimental.get_memory_info("CPU:0").items()}
+
+  def mib():
+    # Only the BFC allocator keeps statistics (run_large turns it on); with
+    # the default CPU allocator these calls raise ValueError.
+    try:
+      return {k: v / 2**20 for k, v in
+              tf.config.experimental.get_memory_info("CPU:0").items()}
+    except ValueError:
+      return {"peak": float("nan")}
+
+  def reset_peak():
+    try:
+      tf.config.experimental.reset_memory_stats("CPU:0")
+    except ValueError:
+      pass
+
   warp = warp_lib.BicubicWarp()
   x = tf.random.stateless_uniform(LARGE_SHAPE, seed=(5, 6))
   m = tf.constant([0.5])
@@ -212,7 +226,7 @@ def large_child():
             "rss_before_mb": rss()}
   for name, fn in (("resize_to_half_forward", resize), ("forward", forward),
                    ("forward_backward", forward_backward)):
-    tf.config.experimental.reset_memory_stats("CPU:0")
+    reset_peak()
     seconds = []
     for _ in range(2):       # the first call includes tracing
       t0 = time.perf_counter()
@@ -233,7 +247,8 @@ def run_large():
   out = subprocess.run(
       [sys.executable, "-m", "benchmarks.warp", "--large_child"],
       capture_output=True, text=True, check=True,
-      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
+               TF_CPU_ALLOCATOR_USE_BFC="true"))
   return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -259,6 +274,8 @@ def main(argv):
                     f"(x{v['ratio_to_resize']:.2f}, cpu "
                     f"x{v['cpu_ratio_to_resize']:.2f})")
     print("\n  ".join(line))
+    # Each case is kept as soon as it is measured.
+    _io.atomic_write_text(FLAGS.output, json.dumps(results, indent=1) + "\n")
   if FLAGS.large:
     results["large"] = run_large()
     big = results["large"]

@@ -37,7 +37,8 @@ class RunSpec:
     lmbda: lambda of Eq. (12).
     steps: total steps of the run.
     learning_rate: Adam rate of all three optimizer groups until
-      `decay_fraction * steps`, then times `decay_factor`.
+      `decay_fraction * steps`, then times `decay_factor`; times
+      `warmup_factor` for the first `warmup_steps` steps.
     warm_start: (path, components) to initialise from when the run has no
       snapshot yet, or None.
   """
@@ -52,8 +53,12 @@ class RunSpec:
   decay_factor: float = 0.3
   warm_start: tuple = None
   seed: int = 0
+  warmup_steps: int = 0
+  warmup_factor: float = 1.0
 
   def learning_rate_at(self, step):
+    if step < self.warmup_steps:
+      return self.learning_rate * self.warmup_factor
     if step >= self.decay_fraction * self.steps:
       return self.learning_rate * self.decay_factor
     return self.learning_rate
@@ -133,7 +138,8 @@ def build(spec):
 
 
 def train_run(spec, make_patches, path, log_every=100, snapshot_every=500,
-              patch_size=128, on_snapshot=None, max_steps=None):
+              patch_size=128, on_snapshot=None, max_steps=None,
+              run_eagerly=False):
   """Trains `spec` from its snapshot at `path` (or its warm start).
 
   Args:
@@ -142,11 +148,14 @@ def train_run(spec, make_patches, path, log_every=100, snapshot_every=500,
       new crops rather than replaying the first ones.
     path: the run's snapshot file (read to resume, written to save).
     max_steps: stop after this many steps in this process (None: finish).
+    run_eagerly: no tf.function for the step (debugging, and tiny models
+      whose steps cost less than tracing one).
   Returns:
     The run's meta dict (steps_done, curve, wall_s, ...).
   """
   tf.keras.utils.set_random_seed(spec.seed)
   model = build(spec)
+  model.run_eagerly = run_eagerly
   model(tf.zeros([1, patch_size, patch_size, 3]))
   meta = {"spec": dataclasses.asdict(spec), "steps_done": 0, "curve": [],
           "wall_s": 0., "resumed_at": [], "columns": list(CURVE_COLUMNS)}
@@ -210,7 +219,8 @@ def small_campaign(weights_dir, warm_steps=WARM_STEPS, run_steps=RUN_STEPS,
   Pairs are ordered so that every finished pair is a comparison.
   """
   warm = RunSpec("balle2017_warm", resize=False, lmbda=WARM_LAMBDA,
-                 steps=warm_steps, learning_rate=2e-4, decay_fraction=1.0)
+                 steps=warm_steps, learning_rate=5e-4, decay_fraction=1.0,
+                 warmup_steps=500, warmup_factor=0.4)
   warm_path = os.path.join(weights_dir, warm.name + ".npz")
   specs = [warm]
   order = sorted(range(len(lambdas)),

@@ -1,0 +1,160 @@
+"""Weights files, resumable campaign runs and the pretrained loader."""
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from resizer_tf import pretrained
+from resizer_tf import weights_file
+from resizer_tf.training import campaign
+
+
+def _patches(seed, size=32):
+  rng = np.random.default_rng(seed)
+  base = rng.uniform(size=(4, size, size, 3)).astype(np.float32)
+  return tf.data.Dataset.from_tensors(base).repeat()
+
+
+def _spec(name, resize, steps=4, **kwargs):
+  return campaign.RunSpec(name, resize=resize, lmbda=0.01, steps=steps,
+                          num_filters=8, learning_rate=1e-3, **kwargs)
+
+
+def test_learning_rate_schedule_closed_form():
+  spec = campaign.RunSpec("x", resize=False, lmbda=0.01, steps=1000,
+                          learning_rate=5e-4, decay_fraction=0.75,
+                          decay_factor=0.3, warmup_steps=100,
+                          warmup_factor=0.4)
+  assert spec.learning_rate_at(0) == pytest.approx(2e-4)
+  assert spec.learning_rate_at(99) == pytest.approx(2e-4)
+  assert spec.learning_rate_at(100) == pytest.approx(5e-4)
+  assert spec.learning_rate_at(749) == pytest.approx(5e-4)
+  assert spec.learning_rate_at(750) == pytest.approx(1.5e-4)
+
+
+def test_weights_file_round_trip_is_float16_exact(tmp_path):
+  model = campaign.build(_spec("a", True))
+  model(tf.zeros([1, 32, 32, 3]))
+  path = str(tmp_path / "a.npz")
+  sha = weights_file.save(model, path, {"k": 1})
+  arrays, meta = weights_file.read(path, sha)
+  assert meta == {"k": 1}
+  expected = [w.astype(np.float16) for w in model.codec.get_weights()]
+  stored = [arrays[f"codec/{i:04d}"] for i in range(len(expected))]
+  for e, s in zip(expected, stored):
+    np.testing.assert_array_equal(e, s)
+  # BatchNorm moving statistics travel too (non-trainable weights).
+  assert len([k for k in arrays if k.startswith("scale_net/")]) == len(
+      model.scale_net.weights)
+  other = campaign.build(_spec("b", True))
+  other(tf.zeros([1, 32, 32, 3]))
+  weights_file.assign(other, arrays)
+  for e, w in zip(expected, other.codec.get_weights()):
+    np.testing.assert_array_equal(e.astype(np.float32), w)
+
+
+def test_weights_file_errors(tmp_path):
+  model = campaign.build(_spec("a", False))
+  model(tf.zeros([1, 32, 32, 3]))
+  path = str(tmp_path / "a.npz")
+  sha = weights_file.save(model, path)
+  with open(path, "rb") as f:
+    data = bytearray(f.read())
+  data[len(data) // 2] ^= 0xFF
+  bad = tmp_path / "bad.npz"
+  bad.write_bytes(bytes(data))
+  with pytest.raises(ValueError, match="corrupt"):
+    weights_file.read(str(bad), sha)
+  junk = tmp_path / "junk.npz"
+  junk.write_bytes(b"not a zip file")
+  with pytest.raises(ValueError, match="not a resizer_tf weights file"):
+    weights_file.read(str(junk))
+  with pytest.raises(FileNotFoundError):
+    weights_file.read(str(tmp_path / "missing.npz"))
+  arrays, _ = weights_file.read(path)
+  wide = campaign.build(campaign.RunSpec("w", resize=False, lmbda=0.01,
+                                         steps=1, num_filters=16))
+  wide(tf.zeros([1, 32, 32, 3]))
+  with pytest.raises(ValueError, match="do not fit"):
+    weights_file.assign(wide, arrays)
+  resize = campaign.build(_spec("r", True))
+  resize(tf.zeros([1, 32, 32, 3]))
+  with pytest.raises(ValueError, match="no 'pre_filter' component"):
+    weights_file.assign(resize, arrays, ["pre_filter"])
+
+
+def test_run_resumes_from_snapshot_and_warm_starts(tmp_path):
+  warm = _spec("warm", False, steps=2)
+  warm_path = str(tmp_path / "warm.npz")
+  campaign.train_run(warm, _patches, warm_path, log_every=1,
+                     snapshot_every=1, patch_size=32, run_eagerly=True)
+  run = _spec("run", True, steps=4, warm_start=(warm_path, ("codec",)))
+  path = str(tmp_path / "run.npz")
+  meta = campaign.train_run(run, _patches, path, log_every=1,
+                            snapshot_every=2, patch_size=32, max_steps=2, run_eagerly=True)
+  assert meta["steps_done"] == 2
+  assert meta["warm_started_from"]["steps"] == 2
+  arrays, saved = weights_file.read(path)
+  assert saved["steps_done"] == 2 and len(saved["curve"]) == 2
+  assert [row[0] for row in saved["curve"]] == [1, 2]
+  meta = campaign.train_run(run, _patches, path, log_every=1,
+                            snapshot_every=2, patch_size=32, run_eagerly=True)
+  assert meta["steps_done"] == 4
+  assert meta["resumed_at"] == [0, 2]
+  assert [row[0] for row in meta["curve"]] == [1, 2, 3, 4]
+  assert all(np.isfinite(row[2]) for row in meta["curve"])
+  # The resumed run continued from the snapshot, not from the warm start.
+  final, _ = weights_file.read(path)
+  assert not np.array_equal(final["codec/0000"], arrays["codec/0000"])
+  # A finished run is not trained again.
+  again = campaign.train_run(run, _patches, path, log_every=1,
+                             snapshot_every=2, patch_size=32, run_eagerly=True)
+  assert again["steps_done"] == 4 and again["resumed_at"] == [0, 2]
+
+
+def test_small_campaign_pairs_share_everything_but_resize(tmp_path):
+  specs = campaign.small_campaign(str(tmp_path))
+  assert specs[0].name == "balle2017_warm" and not specs[0].resize
+  runs = specs[1:]
+  assert len(runs) == 2 * len(campaign.CAMPAIGN_LAMBDAS)
+  for plain, resize in zip(runs[::2], runs[1::2]):
+    assert (plain.resize, resize.resize) == (False, True)
+    a, b = dict(vars(plain)), dict(vars(resize))
+    for d in (a, b):
+      d.pop("name")
+      d.pop("resize")
+    assert a == b
+
+
+def _publish(tmp_path, name, resize):
+  spec = campaign.RunSpec(name, resize=resize, lmbda=0.01, steps=2,
+                          num_filters=8, learning_rate=1e-3)
+  campaign.train_run(spec, _patches, str(tmp_path / f"{name}.npz"),
+                     log_every=1, snapshot_every=2, patch_size=32, run_eagerly=True)
+
+
+def test_pretrained_registry_load_and_errors(tmp_path):
+  _publish(tmp_path, "balle2017+resize_q1", True)
+  _publish(tmp_path, "balle2017_warm", False)   # not a published name
+  models = pretrained.write_index(str(tmp_path))
+  assert [(m["name"], m["quality"]) for m in models] == [
+      ("balle2017+resize", 1)]
+  model = pretrained.load("balle2017+resize", 1, str(tmp_path))
+  image = (np.random.default_rng(0).uniform(size=(40, 56, 3)) * 255).astype(
+      np.uint8)
+  file, _ = model.compress(image)
+  decoded = model.decompress(file).numpy()
+  np.testing.assert_array_equal(decoded, model.reconstruct(image)[0].numpy())
+  with pytest.raises(ValueError, match=r"available: balle2017\+resize:1"):
+    pretrained.load("balle2017", 1, str(tmp_path))
+  with pytest.raises(ValueError, match="NAME:QUALITY"):
+    pretrained.parse_spec("balle2017")
+  assert pretrained.parse_spec("balle2017+resize:3") == ("balle2017+resize", 3)
+  path = tmp_path / "balle2017+resize_q1.npz"
+  data = bytearray(path.read_bytes())
+  data[100] ^= 1
+  path.write_bytes(bytes(data))
+  with pytest.raises(ValueError, match="corrupt"):
+    pretrained.load("balle2017+resize", 1, str(tmp_path))
