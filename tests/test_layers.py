@@ -6,6 +6,8 @@ import tensorflow as tf
 import resizer_tf
 from resizer_tf.layers import learned_resizer
 
+import keras_compat  # tests/keras_compat.py
+
 # Table 2 of Talebi & Milanfar (2021), parameters in thousands.
 TABLE_2 = {(16, 1): 11.87, (16, 2): 16.48, (16, 3): 21.08, (16, 4): 25.69,
            (32, 1): 38.08, (32, 2): 56.51, (32, 3): 74.94, (32, 4): 93.37}
@@ -20,7 +22,7 @@ def test_paper_parameter_count_matches_table_2(n, r):
   assert np.floor(count / 10) / 100 == pytest.approx(TABLE_2[(n, r)])
   # The conv kernels actually built are exactly what Table 2 counts.
   kernels = sum(int(np.prod(v.shape)) for v in layer.trainable_variables
-                if v.name.endswith("kernel:0"))
+                if v.name.split(":")[0].endswith("kernel"))
   assert kernels == count
 
 
@@ -119,29 +121,40 @@ LAYERS = [
 ]
 
 
+FORMATS = ["keras", pytest.param(
+    "savedmodel", marks=keras_compat.requires_keras_2_savedmodel)]
+
+
 @pytest.mark.parametrize("make", LAYERS)
-@pytest.mark.parametrize("fmt", ["keras", "savedmodel"])
+@pytest.mark.parametrize("fmt", FORMATS)
 def test_round_trip(tmp_path, make, fmt):
   inputs = tf.keras.Input([None, None, 3])
   model = tf.keras.Model(inputs, make()(inputs))
   x = tf.random.uniform([2, 12, 16, 3])
   expected = model(x)
-  path = str(tmp_path / ("m.keras" if fmt == "keras" else "sm"))
-  model.save(path)
+  path = keras_compat.save_model(model, tmp_path, fmt)
   loaded = tf.keras.models.load_model(path)
   np.testing.assert_array_equal(loaded(x), expected)
 
 
-@pytest.mark.parametrize("fmt", ["keras", "savedmodel"])
+@pytest.mark.parametrize("fmt", FORMATS)
 def test_resize_param_net_round_trip(tmp_path, fmt):
   inputs = tf.keras.Input([None, None, 3])
   model = tf.keras.Model(inputs, resizer_tf.ResizeParamNet()(inputs))
   x = tf.random.uniform([2, 16, 24, 3])
   expected = model(x)
-  path = str(tmp_path / ("m.keras" if fmt == "keras" else "sm"))
-  model.save(path)
+  path = keras_compat.save_model(model, tmp_path, fmt)
   np.testing.assert_array_equal(
       tf.keras.models.load_model(path)(x), expected)
+
+
+@pytest.mark.parametrize("make", LAYERS + [lambda: resizer_tf.ResizeParamNet()])
+def test_model_export_serves_the_same_outputs(tmp_path, make):
+  inputs = tf.keras.Input([None, None, 3])
+  model = tf.keras.Model(inputs, make()(inputs))
+  x = tf.random.uniform([2, 16, 24, 3])
+  loaded = keras_compat.export_and_load(model, tmp_path)
+  np.testing.assert_allclose(loaded.serve(x), model(x), rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("make", LAYERS + [lambda: resizer_tf.ResizeParamNet()])

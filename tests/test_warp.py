@@ -9,6 +9,8 @@ import tensorflow as tf
 from resizer_tf.layers import _warp_ops
 from resizer_tf.layers.warp import BicubicWarp
 
+import keras_compat  # tests/keras_compat.py
+
 RNG = np.random.default_rng(1234)
 
 
@@ -328,7 +330,8 @@ def _model(both):
   return tf.keras.Model([images, scale], outputs)
 
 
-@pytest.mark.parametrize("fmt", ["keras", "savedmodel"])
+@pytest.mark.parametrize("fmt", ["keras", pytest.param(
+    "savedmodel", marks=keras_compat.requires_keras_2_savedmodel)])
 def test_save_and_load_round_trip(tmp_path, fmt):
   model = _model(both=fmt == "keras")
   x = RNG.uniform(size=(2, 9, 10, 3)).astype(np.float32)
@@ -338,8 +341,7 @@ def test_save_and_load_round_trip(tmp_path, fmt):
   np.testing.assert_allclose(
       want[0][0], reference_warp(x[0].astype(np.float64), 0.45, 0.45, 5, 6,
                                  "bilinear"), atol=2e-6)
-  path = str(tmp_path / ("model.keras" if fmt == "keras" else "model"))
-  model.save(path)
+  path = keras_compat.save_model(model, tmp_path, fmt)
   loaded = tf.keras.models.load_model(path)
   assert isinstance(loaded.get_layer("crop"), BicubicWarp)
   assert loaded.get_layer("crop").kernel == "bilinear"
@@ -348,6 +350,23 @@ def test_save_and_load_round_trip(tmp_path, fmt):
   assert len(got) == len(want)
   for a, b in zip(got, want):
     np.testing.assert_array_equal(a, b)
+
+
+def test_model_export_and_python_float_scale(tmp_path):
+  """`warp(x, 0.5)` (a Python float) inside a model, and `model.export()`
+  (Keras 3 refuses non-tensor positional arguments unless passed by name)."""
+  images = tf.keras.Input((None, None, 3))
+  model = tf.keras.Model(images, [BicubicWarp()(images, 0.5),
+                                  BicubicWarp()(images, 0.5, (4, 5))])
+  x = RNG.uniform(size=(2, 9, 10, 3)).astype(np.float32)
+  want = model(x)
+  np.testing.assert_allclose(
+      want[1][0], reference_warp(x[0].astype(np.float64), 0.5, 0.5, 4, 5),
+      atol=2e-6)
+  loaded = keras_compat.export_and_load(model, tmp_path)
+  got = loaded.serve(x)
+  for a, b in zip(got, want):
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
 
 
 def test_config_round_trip_and_registration():

@@ -1,5 +1,13 @@
-"""Learned codecs on tensorflow-compression, by name."""
-from resizer_tf.codecs.base import LearnedCodec
+"""Learned codecs on tensorflow-compression, by name.
+
+Needs the `compression` extra; without tensorflow-compression importing this
+package raises an ImportError that names it.
+"""
+from resizer_tf import _optional
+
+_optional.import_tfc("resizer_tf.codecs")
+
+from resizer_tf.codecs.base import LearnedCodec  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 _REGISTRY = {
     "balle2017": ("resizer_tf.codecs.balle2017", "Balle2017"),

@@ -27,6 +27,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from resizer_tf import _optional
 from resizer_tf.anchors import base
 
 
@@ -97,6 +98,8 @@ class LearnedCodecAdapter(base.ImageCodec):
           f"No SavedModel at {path!r} (expected {path}/saved_model.pb "
           "exported by the compression trainer).")
     self.fingerprint = model_fingerprint(self.path)
+    # The range-coding ops of the SavedModel live in tensorflow_compression.
+    _optional.import_tfc("A learned codec's SavedModel")
     self._model = tf.saved_model.load(self.path)
     signatures = self._model.signatures
     missing = [k for k in ("compress", "decompress") if k not in signatures]

@@ -69,6 +69,21 @@ class BicubicWarp(tf.keras.layers.Layer):
     self.kernel = kernel
     self.a = float(a)
 
+  def __call__(self, images, *args, **kwargs):
+    # Keras 3 accepts only tensors as positional arguments after `images`;
+    # passing `scale` and `output_size` by keyword lets `warp(x, 0.5)` and
+    # `warp(x, m, (h, w))` work under Keras 2 and Keras 3 alike.
+    names = ("scale", "output_size")
+    if len(args) > len(names):
+      raise TypeError(
+          f"BicubicWarp takes (images, scale, output_size=None); received "
+          f"{1 + len(args)} positional arguments.")
+    for name, value in zip(names, args):
+      if name in kwargs:
+        raise TypeError(f"BicubicWarp got multiple values for {name!r}.")
+      kwargs[name] = value
+    return super().__call__(images, **kwargs)
+
   def call(self, images, scale, output_size=None):
     return self._warp(images, scale, output_size)
 
