@@ -54,6 +54,9 @@ setuptools.setup(
     description=("Learned image resizing (Talebi & Milanfar 2021) and "
                  "Resize-Compress (Chen et al.) for TensorFlow/Keras."),
     packages=setuptools.find_packages(include=["resizer_tf", "resizer_tf.*"]),
+    # The shipped trained codecs (resizer_tf.pretrained).
+    package_data={"resizer_tf": ["pretrained_weights/*.npz",
+                                 "pretrained_weights/*.json"]},
     python_requires=">=3.11",
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,

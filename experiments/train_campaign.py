@@ -30,6 +30,9 @@ _WARM_STEPS = flags.DEFINE_integer("warm_steps", campaign.WARM_STEPS,
                                    "Steps of the shared plain warm start.")
 _RUN_STEPS = flags.DEFINE_integer("run_steps", campaign.RUN_STEPS,
                                   "Steps of each lambda's runs.")
+_WAIT = flags.DEFINE_bool(
+    "wait", False, "Wait for a run's warm start to finish (when another "
+    "process trains it) instead of failing.")
 _LOG_EVERY = flags.DEFINE_integer("log_every", 100, "Curve resolution.")
 _SNAPSHOT_EVERY = flags.DEFINE_integer("snapshot_every", 500,
                                        "Steps between weight snapshots.")
@@ -52,6 +55,8 @@ def main(argv):
     if _ONLY.value and spec.name not in _ONLY.value:
       continue
     path = os.path.join(_WEIGHTS_DIR.value, spec.name + ".npz")
+    if _WAIT.value and not os.path.isfile(path):
+      campaign.wait_for_warm_start(spec)
     meta = campaign.train_run(
         spec, make_patches, path, log_every=_LOG_EVERY.value,
         snapshot_every=_SNAPSHOT_EVERY.value, patch_size=_PATCH.value)

@@ -64,6 +64,26 @@ class RunSpec:
     return self.learning_rate
 
 
+def wait_for_warm_start(spec, poll_seconds=30, timeout_seconds=None):
+  """Blocks until the run that `spec` warm-starts from has finished (its
+  snapshot reports `steps_done >= steps`), so several processes can share
+  one campaign. No-op for runs without a warm start."""
+  if not spec.warm_start:
+    return
+  source = spec.warm_start[0]
+  start = time.time()
+  while True:
+    if os.path.isfile(source):
+      _, meta = weights_file.read(source)
+      if meta.get("steps_done", 0) >= meta.get("spec", {}).get("steps", 0):
+        return
+    if timeout_seconds is not None and time.time() - start > timeout_seconds:
+      raise TimeoutError(f"{source} did not finish within "
+                         f"{timeout_seconds} s.")
+    logging.info("%s: waiting for %s to finish", spec.name, source)
+    time.sleep(poll_seconds)
+
+
 def snapshot_steps(path):
   """Steps done according to a snapshot file (0 if there is none)."""
   if not os.path.isfile(path):
@@ -170,6 +190,12 @@ def train_run(spec, make_patches, path, log_every=100, snapshot_every=500,
   elif spec.warm_start:
     source, components = spec.warm_start
     arrays, source_meta = weights_file.read(source)
+    planned = source_meta.get("spec", {}).get("steps", 0)
+    if source_meta.get("steps_done", 0) < planned:
+      raise ValueError(
+          f"{spec.name} warm-starts from {source}, which has trained "
+          f"{source_meta.get('steps_done', 0)} of its {planned} steps; "
+          "finish that run first (or pass --wait).")
     weights_file.assign(model, arrays, components)
     meta["warm_started_from"] = {
         "file": os.path.basename(source), "components": list(components),
@@ -205,7 +231,7 @@ def curve_array(meta):
 # The small-scale protocol of docs/training_campaign.md (paper values there).
 CAMPAIGN_LAMBDAS = (0.0005, 0.002, 0.008, 0.032)
 WARM_LAMBDA = 0.002
-WARM_STEPS = 3000
+WARM_STEPS = 1000
 RUN_STEPS = 1500
 
 
