@@ -30,3 +30,14 @@ def export_and_load(model, path):
   path = str(path / "export")
   model.export(path)
   return tf.saved_model.load(path)
+
+
+def save_legacy_h5_weights(model, path):
+  """Writes `model`'s weights in the HDF5 layout of the Keras ImageNet files
+  (`..._notop.h5`, layers by name). Keras 3 writes that layout only as part
+  of a whole-model `.h5` file (its `save_weights` needs `.weights.h5`, a
+  different layout); the weight loaders read either."""
+  if KERAS_3:
+    model.save(path)
+  else:
+    model.save_weights(path)

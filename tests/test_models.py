@@ -10,6 +10,8 @@ from resizer_tf.models import backbones
 from resizer_tf.models import inception_v2
 from resizer_tf.models import weights as weights_lib
 
+import keras_compat  # tests/keras_compat.py
+
 # Output sizes (H, W), deliberately non-square; InceptionV3's valid-padded
 # reductions need at least 75 pixels.
 BACKBONE_SIZES = {
@@ -137,8 +139,8 @@ def test_inception_v2_structure_and_parameter_count():
     depth = n1 + n3 + nd + (proj if proj else depth)  # max pass-through
     side //= stride
     # Fig. 5 prints 576 for 4c/4d; its own columns sum to 608 (as slim has).
-    assert model.get_layer(f"inception_{name}_output").output_shape == (
-        None, side, side, depth), name
+    assert tuple(model.get_layer(f"inception_{name}_output").output.shape) \
+        == (None, side, side, depth), name
   assert (side, depth) == (7, 1024)
   expected += 1024 * 1000 + 1000  # the 1000-class FC layer
   assert model.count_params() == expected
@@ -153,10 +155,15 @@ def test_inception_v2_flops_and_resizer_flops_match_table_4():
   # (448 -> 224) GFLOPs.
   net = models.InceptionV2(input_shape=(224, 224, 3))
   assert models.count_flops(net) / 1e9 == pytest.approx(3.88, rel=0.015)
+  # Keras 2 runs inference BatchNorm as one FusedBatchNormV3 op, which the
+  # profiler does not count; Keras 3 writes it as Mul/Sub/Add/Rsqrt ops,
+  # which it counts: about 0.011 GFLOPs more for the resizer's four BNs.
+  tolerance = 0.02 if keras_compat.KERAS_3 else 0.01
   for side, paper in ((224, 5.07 - 3.88), (448, 5.86 - 3.88)):
     x = tf.keras.Input((side, side, 3))
     resizer = tf.keras.Model(x, resizer_tf.LearnedResizer((224, 224))(x))
-    assert models.count_flops(resizer) / 1e9 == pytest.approx(paper, abs=0.01)
+    assert models.count_flops(resizer) / 1e9 == pytest.approx(
+        paper, abs=tolerance)
 
 
 def test_count_flops_closed_form():
@@ -174,13 +181,14 @@ def test_weights_are_never_downloaded_and_load_from_local_files(tmp_path):
     backbones.build_backbone("small_cnn", (16, 16), str(tmp_path / "no.h5"))
   source = backbones.build_backbone("small_cnn", (16, 12), width=4)
   path = str(tmp_path / "w.h5")
-  source.save_weights(path)
+  keras_compat.save_legacy_h5_weights(source, path)
   loaded = backbones.build_backbone("small_cnn", (20, 24), path, width=4)
   for a, b in zip(source.weights, loaded.weights):
     np.testing.assert_array_equal(a.numpy(), b.numpy())
   other = str(tmp_path / "other.h5")
-  inception_v2.InceptionV2(input_shape=(32, 32, 3),
-                           include_top=False).save_weights(other)
+  keras_compat.save_legacy_h5_weights(
+      inception_v2.InceptionV2(input_shape=(32, 32, 3), include_top=False),
+      other)
   with pytest.raises(ValueError, match="does not hold weights"):
     backbones.build_backbone("small_cnn", (16, 16), other, width=4)
 
@@ -194,7 +202,7 @@ def test_efficientnet_std_stored_as_variance_is_repaired(tmp_path):
   norm.adapt_variance.assign(std)  # how the Keras ImageNet file stores it
   norm.adapt_mean.assign([0.485, 0.456, 0.406])
   path = str(tmp_path / "eff.h5")
-  net.save_weights(path)
+  keras_compat.save_legacy_h5_weights(net, path)
   loaded = backbones.build_backbone("efficientnet_b0", (32, 32), path)
   norm = [l for l in loaded.layers
           if isinstance(l, tf.keras.layers.Normalization)][0]

@@ -121,7 +121,10 @@ def build_vision_model(backbone, task="classification", num_classes=1000,
                                       name=RESIZED_OUTPUT)(x)
   net = backbones.build_backbone(backbone, output_size, backbone_weights,
                                  **(backbone_kwargs or {}))
-  net._name = BACKBONE_LAYER  # pylint: disable=protected-access
+  try:  # Keras 3: `name` is a plain attribute.
+    net.name = BACKBONE_LAYER
+  except AttributeError:  # Keras 2: a read-only property over `_name`.
+    net._name = BACKBONE_LAYER  # pylint: disable=protected-access
   x = net(x)
   if head_dropout:
     x = layers.Dropout(head_dropout, name="head_dropout")(x)
