@@ -25,7 +25,8 @@ INDEX_FILE = "index.json"
 MODEL_NAMES = ("balle2017", "balle2017+resize")
 
 
-def _index(weights_dir=WEIGHTS_DIR) -> Dict[str, Any]:
+def _index(weights_dir=None) -> Dict[str, Any]:
+  weights_dir = weights_dir or WEIGHTS_DIR
   path = os.path.join(weights_dir, INDEX_FILE)
   if not os.path.isfile(path):
     return {"models": []}
@@ -33,7 +34,7 @@ def _index(weights_dir=WEIGHTS_DIR) -> Dict[str, Any]:
     return json.load(f)
 
 
-def list_models(weights_dir: str = WEIGHTS_DIR) -> List[Dict[str, Any]]:
+def list_models(weights_dir: str = None) -> List[Dict[str, Any]]:
   """One dict per shipped model: name, quality, lmbda, steps, file, sha256,
   and the measured bpp/PSNR on the stand-in bench set where recorded."""
   return list(_index(weights_dir)["models"])
@@ -45,7 +46,7 @@ def _describe(models):
   return ", ".join(f"{m['name']}:{m['quality']}" for m in models)
 
 
-def entry(name: str, quality: int, weights_dir: str = WEIGHTS_DIR):
+def entry(name: str, quality: int, weights_dir: str = None):
   """The index entry of (name, quality); ValueError listing what exists."""
   models = list_models(weights_dir)
   for m in models:
@@ -87,7 +88,7 @@ def load_file(path: str, sha256: str = None):
   return model
 
 
-def load(name: str, quality: int, weights_dir: str = WEIGHTS_DIR):
+def load(name: str, quality: int, weights_dir: str = None):
   """The shipped model `name` at `quality`, range-coding tables built.
 
   Raises:
@@ -96,10 +97,11 @@ def load(name: str, quality: int, weights_dir: str = WEIGHTS_DIR):
     FileNotFoundError: the index names a file that is not installed.
   """
   m = entry(name, quality, weights_dir)
-  return load_file(os.path.join(weights_dir, m["file"]), m["sha256"])
+  return load_file(os.path.join(weights_dir or WEIGHTS_DIR, m["file"]),
+                   m["sha256"])
 
 
-def write_index(weights_dir: str = WEIGHTS_DIR, measured=None,
+def write_index(weights_dir: str = None, measured=None,
                 fingerprints=None):
   """Rebuilds index.json from the weights files in `weights_dir`.
 
@@ -110,6 +112,7 @@ def write_index(weights_dir: str = WEIGHTS_DIR, measured=None,
   fingerprints that compressed files carry.
   """
   import hashlib  # pylint: disable=g-import-not-at-top
+  weights_dir = weights_dir or WEIGHTS_DIR
   measured = measured or {}
   old = {(m["name"], m["quality"]): m for m in list_models(weights_dir)}
   models = []

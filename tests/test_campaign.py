@@ -158,3 +158,20 @@ def test_pretrained_registry_load_and_errors(tmp_path):
   path.write_bytes(bytes(data))
   with pytest.raises(ValueError, match="corrupt"):
     pretrained.load("balle2017+resize", 1, str(tmp_path))
+
+
+def test_evaluation_reads_a_pretrained_model(tmp_path, monkeypatch):
+  from resizer_tf.evaluation import learned  # pylint: disable=g-import-not-at-top
+  _publish(tmp_path, "balle2017_q1", False)
+  pretrained.write_index(str(tmp_path))
+  monkeypatch.setattr(pretrained, "WEIGHTS_DIR", str(tmp_path))
+  adapter = learned.LearnedCodecAdapter("pretrained:balle2017:1")
+  assert (adapter.name, adapter.point) == ("balle2017", "0.01")
+  assert adapter.fingerprint == pretrained.entry("balle2017", 1)["sha256"]
+  image = (np.random.default_rng(1).uniform(size=(32, 48, 3)) * 255).astype(
+      np.uint8)
+  data, info = adapter.encode_with_info(image, "0.01")
+  assert info["M"] == 1.0
+  model = pretrained.load("balle2017", 1)
+  np.testing.assert_array_equal(adapter.decode(data),
+                                model.reconstruct(image)[0].numpy())

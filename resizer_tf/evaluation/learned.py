@@ -78,6 +78,9 @@ def model_fingerprint(path):
   return digest.hexdigest()
 
 
+PRETRAINED_PREFIX = "pretrained:"
+
+
 class LearnedCodecAdapter(base.ImageCodec):
   """One learned model (one lambda) as an `ImageCodec` with one setting."""
 
@@ -86,12 +89,35 @@ class LearnedCodecAdapter(base.ImageCodec):
 
   def __init__(self, path, name=None):
     """Args:
-      path: SavedModel folder exported by the compression trainer.
+      path: SavedModel folder exported by the compression trainer, or
+        "pretrained:NAME:Q" for a model shipped in the package.
       name: "CURVE@POINT" (see module docstring); default from the model.
     Raises:
       FileNotFoundError: no SavedModel at `path`.
       ValueError: the SavedModel lacks the compress/decompress signatures.
     """
+    if path.startswith(PRETRAINED_PREFIX):
+      self._load_pretrained(path[len(PRETRAINED_PREFIX):])
+    else:
+      self._load_saved_model(path)
+    self.lmbda = _attribute(self._model, "lmbda")
+    self.codec_name = _attribute(self._model, "codec_name")
+    self.resize = _attribute(self._model, "resize")
+    lmbda_label = None if self.lmbda is None else format_point(self.lmbda)
+    if name:
+      curve, point = split_name(name)
+    elif self.codec_name:
+      curve, point = split_name(
+          self.codec_name + ("+resize" if self.resize else ""))
+    else:
+      curve, point = split_name(os.path.basename(self.path.rstrip(os.sep)))
+    point = point or lmbda_label or "default"
+    self.name = curve
+    self.label = curve
+    self.point = point
+    self.settings = (point,)
+
+  def _load_saved_model(self, path):
     self.path = os.path.abspath(path)
     if not os.path.isfile(os.path.join(self.path, "saved_model.pb")):
       raise FileNotFoundError(
@@ -110,22 +136,19 @@ class LearnedCodecAdapter(base.ImageCodec):
           "signatures={'compress': ..., 'decompress': ...}.")
     self._compress = signatures["compress"]
     self._decompress = signatures["decompress"]
-    self.lmbda = _attribute(self._model, "lmbda")
-    self.codec_name = _attribute(self._model, "codec_name")
-    self.resize = _attribute(self._model, "resize")
-    lmbda_label = None if self.lmbda is None else format_point(self.lmbda)
-    if name:
-      curve, point = split_name(name)
-    elif self.codec_name:
-      curve, point = split_name(
-          self.codec_name + ("+resize" if self.resize else ""))
-    else:
-      curve, point = split_name(os.path.basename(self.path.rstrip(os.sep)))
-    point = point or lmbda_label or "default"
-    self.name = curve
-    self.label = curve
-    self.point = point
-    self.settings = (point,)
+
+  def _load_pretrained(self, spec):
+    """A shipped model ("NAME:Q", resizer_tf.pretrained) through the same
+    compiled coding functions a SavedModel export has."""
+    from resizer_tf import pretrained  # pylint: disable=g-import-not-at-top
+    from resizer_tf import serving  # pylint: disable=g-import-not-at-top
+    name, quality = pretrained.parse_spec(spec)
+    entry = pretrained.entry(name, quality)
+    self.path = PRETRAINED_PREFIX + spec
+    self.fingerprint = entry["sha256"]
+    self._model = serving.CompressionModule(pretrained.load(name, quality))
+    self._compress = self._model.compress
+    self._decompress = self._model.decompress
 
   def config(self):
     return {"path": self.path, "fingerprint": self.fingerprint}
