@@ -1,6 +1,6 @@
 r"""Small-scale reproduction of Table 4 on Fashion-MNIST (Talebi & Milanfar).
 
-Fashion-MNIST (the labelled set always present, NOTES §2) is enlarged to the
+Fashion-MNIST (the labelled set always present, docs/design_notes.md §2) is enlarged to the
 resizer's input resolution and classified at a reduced output resolution,
 with the learned resizer (Fig. 3, n=16, r=1) against the bilinear and
 bicubic baselines, same backbone, same data, same optimiser budget, several

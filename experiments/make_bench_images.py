@@ -1,4 +1,4 @@
-r"""Builds the Kodak-sized stand-in benchmark set (NOTES.md §2).
+r"""Builds the Kodak-sized stand-in benchmark set (docs/design_notes.md §2).
 
   python -m experiments.make_bench_images --output_dir=data/bench768
 

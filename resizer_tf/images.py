@@ -2,7 +2,7 @@
 
 The demo, the toy experiments and the tests need real photographs on any
 machine without downloads; scikit-image and scikit-learn carry a few
-(NOTES.md §2).
+(docs/design_notes.md §2).
 """
 import numpy as np
 

@@ -3,7 +3,7 @@
     x -> ResizeParamNet -> M
     x -> PreFilter -> Warp(M) -> codec -> Warp(1/M) -> PostFilter -> x_hat
 
-Training (Sec. III-D, Eq. 10-12; NOTES.md §4): both warps keep the full H x W
+Training (Sec. III-D, Eq. 10-12; docs/design_notes.md §4): both warps keep the full H x W
 canvas (the shrunk content sits top-left); per image only the occupied latent
 region ceil(M H / S) x ceil(M W / S) is charged, bpp is divided by the
 ORIGINAL pixel count, and the loss is  lambda * MSE + bpp  with the MSE on the

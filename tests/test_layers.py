@@ -230,7 +230,7 @@ def test_bad_inputs(make):
 
 
 def test_paper_parameter_count_formula():
-  # NOTES.md: P(n, r) = 294 n + (10 + 18 r) n^2.
+  # docs/design_notes.md §4: P(n, r) = 294 n + (10 + 18 r) n^2.
   for n in (8, 16, 32, 64):
     for r in range(5):
       assert learned_resizer.paper_parameter_count(n, r) == \

@@ -1,6 +1,6 @@
 """HEVC intra (x265) and VVC intra (VVenC) anchors through ffmpeg.
 
-Both use the static ffmpeg of the `imageio-ffmpeg` wheel (NOTES.md §3: it has
+Both use the static ffmpeg of the `imageio-ffmpeg` wheel (docs/design_notes.md §3: it has
 libx265 and libvvenc) and store the raw Annex-B bitstream, which is what an
 HM/VTM encoder writes: no container bytes are counted.
 

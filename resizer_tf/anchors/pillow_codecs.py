@@ -128,7 +128,7 @@ class Jpeg2000Codec(base.ImageCodec):
 
   The setting is the target rate in bpp (OpenJPEG's PCRD rate control gets
   within a few percent). `irreversible=True, mct=1` is the lossy 9/7
-  wavelet with the YCbCr colour transform (NOTES.md §3: Pillow's default
+  wavelet with the YCbCr colour transform (docs/design_notes.md §3: Pillow's default
   mct=0 codes RGB and costs ~4 dB). No chroma subsampling. Output is a raw
   J2K codestream (no JP2 box overhead).
   """

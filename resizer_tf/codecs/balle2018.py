@@ -11,7 +11,7 @@ Transforms (all SignalConv 5x5, "same_zeros" padding):
 tfc's bmshj2018 uses one filter count for every layer; N (num_filters) and
 M (num_latent) are separated as in Ballé et al. 2018 and CompressAI.
 The defaults N=128, M=192 are the low-rate setting (CompressAI's for its
-lower lambdas, NOTES.md §4); the high-rate setting is N=192, M=320 (pass
+lower lambdas, docs/design_notes.md §4); the high-rate setting is N=192, M=320 (pass
 them as arguments).
 
 `Balle2018Factorized` is these g_a/g_s with Ballé17's factorized prior on y

@@ -15,7 +15,7 @@ Conventions:
   * `valid_size` (optional, int32 [B, 2]) is the occupied (height, width) of
     each image in pixels: latents outside ceil(valid / stride) are excluded
     from the rate and set to zero before synthesis, which is what coding a
-    cropped image does (Chen et al., Sec. III-B and NOTES.md §4).
+    cropped image does (Chen et al., Sec. III-B and docs/design_notes.md §4).
   * `compress(x)` takes ONE image [1, H, W, 3] with H and W multiples of
     `size_multiple` and returns a list of scalar tf.string tensors;
     `decompress(strings, latent_size)` inverts it. `latent_size` is the int32

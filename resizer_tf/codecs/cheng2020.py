@@ -4,7 +4,7 @@ Cheng, Sun, Takeuchi, Katto, "Learned Image Compression with Discretized
 Gaussian Mixture Likelihoods and Attention Modules", CVPR 2020, the "anchor"
 variant used by Resize-Compress (Chen et al., Sec. IV, Table II, footnote 2).
 Layer by layer it follows the network figure of the paper as released by the
-authors (TF1 code, NOTES.md §4):
+authors (TF1 code, docs/design_notes.md §4):
 
   g_a: ResBlockStride(3->N) RB ResBlockStride Attention RB ResBlockStride RB
        conv3x3/2 (no bias) Attention                         (y: stride 16)

@@ -2,7 +2,7 @@
 
 Chen et al. (Resize-Compress, Sec. IV-A) evaluate on Kodak (24 images,
 768x512), Tecnick and the JPEG-AI test set; none of them can be downloaded
-here (NOTES.md §2). This module builds a deterministic stand-in: the 12 photos
+here (docs/design_notes.md §2). This module builds a deterministic stand-in: the 12 photos
 of `mate-backgrounds` (nature/*.jpg) and 11 photos of
 `plasma-workspace-wallpapers`, each area-downscaled and centre-cropped to
 768x512 (landscape), which also hides the sources' JPEG artefacts.

@@ -1,4 +1,4 @@
-"""Fashion-MNIST from Debian's `dataset-fashion-mnist` idx files (NOTES §2).
+"""Fashion-MNIST from Debian's `dataset-fashion-mnist` idx files (docs/design_notes.md §2).
 
 The one labelled classification set always present on the project's
 machines: 60k train + 10k test 28x28 grey images, 10 classes, read from

@@ -4,7 +4,7 @@ Output pixel (i, j) samples the input at source coordinates (i / M, j / M)
 (Eq. 3) on the unnormalised pixel grid whose origin is the top-left pixel
 centre (no half-pixel offset), and interpolates with a separable kernel k
 (Eq. 4): V = sum_n sum_m U_mn k(x_s - m) k(y_s - n). As in the authors' code
-(NOTES.md §4), source coordinates and kernel taps are clamped to the image
+(docs/design_notes.md §4), source coordinates and kernel taps are clamped to the image
 (edge replicate) and there is no antialiasing: the learned Pre-filter is the
 only low-pass.
 

@@ -10,7 +10,7 @@ by the Bjøntegaard-Delta bitrate (BD-rate) [64]". Two conventions:
     `aggregate_curve` + `bd_rate`.
 
 The interpolation is the `bjontegaard` package's; "pchip" (the JPEG-AI
-reference scripts' choice, NOTES.md §3) is the default, "cubic" is the
+reference scripts' choice, docs/design_notes.md §3) is the default, "cubic" is the
 classic VCEG-M33 polynomial fit.
 """
 import warnings

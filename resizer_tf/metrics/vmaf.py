@@ -2,7 +2,7 @@
 
 Chen et al., Sec. IV-A use VMAF as one of the three perceptual quality
 models of Table II. The static ffmpeg of the `imageio-ffmpeg` wheel is built
-with libvmaf and carries the `vmaf_v0.6.1` model (NOTES.md §3).
+with libvmaf and carries the `vmaf_v0.6.1` model (docs/design_notes.md §3).
 
 Both images are written as PNG to a temporary folder; ffmpeg converts them to
 BT.601 limited-range YCbCr 4:4:4 (the video range VMAF was trained on; VMAF

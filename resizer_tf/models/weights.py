@@ -1,7 +1,7 @@
 """Loading backbone weights from local files; nothing is ever downloaded.
 
 `tf.keras.applications` would fetch `weights="imagenet"` from the internet;
-this library refuses instead and asks for a local file (NOTES §1: offline
+this library refuses instead and asks for a local file (docs/design_notes.md §1: offline
 machines fail with an opaque "URL fetch failure").
 """
 import os
