@@ -46,20 +46,41 @@ def builtin_photo(name):
   return _BUILTIN[name]()
 
 
-def read_image(path):
-  """Reads an image file as uint8 RGB [H, W, 3].
+#: Largest image (pixels) `read_image` decodes: the file format's limit
+#: (bitstream.MAX_PIXELS, 64 Mpx). Checked from the file header, before the
+#: pixels are decoded, so a decompression bomb never allocates.
+MAX_PIXELS = 1 << 26
 
-  Grayscale is replicated to 3 channels, alpha is dropped (composited on
-  nothing: the colour channels are kept as stored) and 16-bit images are
-  rounded to 8 bits, so every codec sees the same 8-bit RGB input.
+
+def read_image(path, max_pixels=MAX_PIXELS):
+  """Reads an image file as uint8 RGB [H, W, 3], as the camera meant it.
+
+  The EXIF orientation of JPEG/TIFF/WebP files is applied (a portrait phone
+  photo comes out upright). Grayscale is replicated to 3 channels, alpha is
+  dropped (composited on nothing: the colour channels are kept as stored)
+  and 16-bit images are rounded to 8 bits, so every codec sees the same
+  8-bit RGB input. Images of more than `max_pixels` pixels are refused
+  before decoding.
   """
   from PIL import Image  # pylint: disable=g-import-not-at-top
+  from PIL import ImageOps  # pylint: disable=g-import-not-at-top
   import os  # pylint: disable=g-import-not-at-top
   if not os.path.exists(path):
     raise FileNotFoundError(f"No image file at {path!r}.")
+  if os.path.isdir(path):
+    raise ValueError(f"{path!r} is a directory, not an image file.")
   try:
     with Image.open(path) as im:
+      width, height = im.size
+      if width * height > max_pixels:
+        raise ValueError(
+            f"{path!r} is a {width}x{height} image, more than the "
+            f"{max_pixels}-pixel limit (a decompression bomb or a too large "
+            "photo).")
       im.load()
+      transposed = ImageOps.exif_transpose(im)
+      if transposed is not None:
+        im = transposed
       if im.mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(im, np.float64)
         maximum = 65535. if arr.max() > 255 or im.mode.startswith("I;16") else 255.
@@ -70,5 +91,7 @@ def read_image(path):
       elif im.mode != "RGB":
         im = im.convert("RGB")
       return np.asarray(im, np.uint8)
+  except Image.DecompressionBombError as e:
+    raise ValueError(f"Refusing {path!r}: {e}") from e
   except (OSError, SyntaxError) as e:
     raise ValueError(f"Cannot read an image from {path!r}: {e}") from e

@@ -18,6 +18,8 @@ The shrunk image is cropped to its occupied region ceil(M H) x ceil(M W),
 edge-padded to a multiple of the codec's `size_multiple` (Sec. III-B), coded,
 and after decoding cropped, warped back to H x W and post-filtered.
 """
+import math
+
 import tensorflow as tf
 import tensorflow_compression as tfc
 
@@ -99,7 +101,7 @@ class ResizeCompress(tf.keras.Model):
     if quantization not in ("noise", "ste"):
       raise ValueError(
           f"`quantization` must be 'noise' or 'ste'; received {quantization!r}.")
-    if lmbda <= 0:
+    if not math.isfinite(lmbda) or lmbda <= 0:
       raise ValueError(f"`lmbda` must be > 0; received {lmbda}.")
     self.codec = codec
     self.resize = bool(resize)
@@ -355,21 +357,16 @@ class ResizeCompress(tf.keras.Model):
     shape = tf.shape(image)
     stride = self.codec.stride
     latent = tf.shape(x_d)[1:3] // stride
-    file = bitstream.pack(
-        self.codec.codec_id, shape[0], shape[1], scale_q, latent, strings,
-        resize=self.resize, separate_scales=self.separate_scales)
+    # Format 2: codec, flags and this model's fingerprint (bitstream.py).
+    file = bitstream.pack_for_model(self, shape[0], shape[1], scale_q, latent,
+                                    strings)
     return file, bitstream.dequantize_scale(scale_q)
 
   def decompress(self, file):
     """File bytes (scalar tf.string) -> uint8 [H, W, 3]."""
-    fields = bitstream.unpack(file, self.codec.codec_id,
-                              self.codec.num_strings, self.codec.codec_name)
-    checks = [tf.debugging.assert_equal(
-        fields["resize"], tf.constant(self.resize),
-        message="The file was made with a different Resize setting than this "
-                "model (resize=%s)." % self.resize)]
-    with tf.control_dependencies(checks):
-      x_d_hat = self.codec.decompress(fields["strings"],
-                                      fields["latent_size"])
+    # Every header field (model fingerprint, Resize flags, H, W, M, latent
+    # size) is checked against this model before anything is allocated.
+    fields = bitstream.unpack_for_model(self, file)
+    x_d_hat = self.codec.decompress(fields["strings"], fields["latent_size"])
     return self._decoder_side(x_d_hat, fields["height"], fields["width"],
                               fields["scale_q"])

@@ -89,33 +89,49 @@ def test_file_header_is_the_documented_layout():
   model.codec.prepare_for_coding()
   image = photo(33, 50)
   file = model.compress(image)[0].numpy()
-  assert file[:4] == b"RZTF" and file[4] == 1
+  assert file[:4] == b"RZTF" and file[4] == 2
   assert file[5] == model.codec.codec_id
+  assert file[6] == bitstream.FLAG_RESIZE
   assert int.from_bytes(file[8:12], "big") == 33
   assert int.from_bytes(file[12:16], "big") == 50
   assert int.from_bytes(file[16:18], "big") == 2048
   # ceil(0.5 * 33) = 17 rows -> padded to 32 -> 2 latent rows (stride 16).
   assert int.from_bytes(file[20:22], "big") == 2
   assert int.from_bytes(file[22:24], "big") == 2
-  assert int.from_bytes(file[24:28], "big") == zlib.adler32(
-      file[:24] + file[28:])
+  assert file[24:32] == bitstream.compute_model_fingerprint(model)
+  assert file[32:40] == bytes(tf.fingerprint(tf.constant(
+      np.frombuffer(file[:32] + file[40:], np.uint8))[None]).numpy()[0])
   n = file[7]
-  lengths = [int.from_bytes(file[28 + 4 * i:32 + 4 * i], "big")
+  lengths = [int.from_bytes(file[40 + 4 * i:44 + 4 * i], "big")
              for i in range(n)]
-  assert 28 + 4 * n + sum(lengths) == len(file)
+  assert 40 + 4 * n + sum(lengths) == len(file)
 
 
-def test_adler32_matches_zlib():
+def test_checksum_is_farmhash64_and_sees_every_small_edit():
   data = np.random.RandomState(0).randint(0, 256, 70001).astype(np.uint8)
-  assert int(bitstream.adler32(tf.constant(data))) == zlib.adler32(
-      data.tobytes())
+  value = bitstream.checksum(tf.constant(data)).numpy()
+  assert value.dtype == np.uint8 and value.shape == (8,)
+  # Adler-32 misses these 3-byte edits (+1, -2, +1 on consecutive bytes keeps
+  # both of its sums); the format-2 checksum changes for every one of them.
+  rng = np.random.RandomState(1)
+  for pos in rng.randint(1, len(data) - 3, 40):
+    edited = data.copy().astype(np.int64)
+    if not (edited[pos] < 255 and edited[pos + 1] >= 2 and
+            edited[pos + 2] < 255):
+      continue
+    edited[pos:pos + 3] += [1, -2, 1]
+    edited = edited.astype(np.uint8)
+    assert zlib.adler32(edited.tobytes()) == zlib.adler32(data.tobytes())
+    assert not np.array_equal(
+        bitstream.checksum(tf.constant(edited)).numpy(), value)
 
 
 @pytest.mark.parametrize("mutate,match", [
     (lambda f: f[:-3], "Truncated"),
     (lambda f: f[:20], "shorter than"),
     (lambda f: b"GIF8" + f[4:], "magic"),
-    (lambda f: f[:40] + bytes([f[40] ^ 0x10]) + f[41:], "checksum"),
+    (lambda f: f[:-2] + bytes([f[-2] ^ 0x10]) + f[-1:], "checksum"),
+    (lambda f: f[:40] + bytes([f[40] ^ 0x10]) + f[41:], "Truncated or padded"),
     (lambda f: f[:5] + bytes([9]) + f[6:], "another codec"),
     (lambda f: b"", "shorter than"),
 ])

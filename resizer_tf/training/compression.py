@@ -100,7 +100,9 @@ def train(build, source, model_dir, steps, steps_per_epoch, patch_size=256,
   with strategy.scope():
     model = build()
     model(tf.zeros([1, patch_size, patch_size, 3]))
-  os.makedirs(model_dir, exist_ok=True)
+  # Lock before writing anything: a second run on model_dir is refused
+  # (runner.prepare_model_dir; fit_callbacks takes the same lock).
+  runner.prepare_model_dir(model_dir)
   serving.save_config(model, model_dir)
   summary_batch = image_patches.fixed_batch(source, patch_size, 4)
   callbacks = runner.fit_callbacks(model_dir, extra=[
