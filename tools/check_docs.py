@@ -36,7 +36,8 @@ from typing import Dict, List, Optional, Tuple
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = ["README.md"] + sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))
 SHELL_LANGS = ("", "sh", "bash", "shell", "console")
-COMMAND_WORDS = ("make", "python", "python3", "pip", "bash", "sudo", "apt-get")
+COMMAND_WORDS = ("make", "python", "python3", "pip", "bash", "sudo", "apt-get",
+                 ".", "source")
 # Outputs of make targets that later commands read (relative to the root).
 SHARED_RUNS = ("runs/bench768", "runs/train_images")
 # Make targets run for real (their outputs feed later commands); the others
@@ -198,6 +199,11 @@ class Checker:
     if words[0] in ("python", "python3") and len(words) > 2 and (
         words[1] == "-m"):
       return self._binary(item, words[2], words[3:])
+    if words[0] in (".", "source"):
+      missing = [w for w in words[1:] if not os.path.exists(os.path.join(ROOT, w))]
+      return Result(item, "FAIL" if missing else "exists",
+                    f"missing {missing}" if missing else
+                    "environment activation; commands here use this python")
     if words[0] in ("pip", "sudo", "apt-get", "bash"):
       return Result(item, "exists", "install/system command, not run")
     return Result(item, "FAIL", f"unknown command {words[0]!r}")
