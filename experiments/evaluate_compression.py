@@ -14,6 +14,7 @@ resizer_tf/evaluation/learned.py). Results are cached in --cache_dir, so an
 interrupted or repeated run only computes what is missing.
 """
 import os
+import sys
 
 from absl import app
 from absl import flags
@@ -22,6 +23,7 @@ from absl import logging
 from resizer_tf import anchors as anchors_lib
 from resizer_tf import evaluation
 from resizer_tf.data import bench_images
+from resizer_tf.evaluation import runner
 from resizer_tf.evaluation import specs
 
 _IMAGES_DIR = flags.DEFINE_string(
@@ -60,8 +62,7 @@ _TITLE = flags.DEFINE_string(
     "title", "Rate-distortion evaluation", "Title of report.md.")
 
 
-def main(argv):
-  del argv
+def run():
   images = bench_images.list_images(_IMAGES_DIR.value)
   if _MAX_IMAGES.value:
     images = images[:_MAX_IMAGES.value]
@@ -77,10 +78,29 @@ def main(argv):
   records = evaluation.evaluate(
       codecs, images, _METRICS.value, cache_dir=cache_dir,
       ladders=specs.parse_ladders(_LADDER.value))
+  if not runner.records_ok(records):
+    # Every codec unavailable or failing: a report of nothing is an error.
+    raise RuntimeError(
+        f"No rate-distortion point was produced ({len(records)} failed): "
+        "see the log above for each codec's error (missing tools are "
+        "skipped, not fatal).")
   written = evaluation.write_report(
       records, _OUTPUT_DIR.value, _BASELINE.value, _METRICS.value,
       _BD_METHOD.value, title=_TITLE.value)
   logging.info("Wrote %s", ", ".join(written))
+
+
+def main(argv):
+  del argv
+  try:
+    run()
+  except (ValueError, OSError, RuntimeError) as e:
+    # Expected failures (bad folder or flag, unreadable model, nothing
+    # evaluated): one line and a non-zero exit, not a traceback.
+    text = str(e).strip()
+    print(f"error: {text.splitlines()[0] if text else repr(e)}",
+          file=sys.stderr)
+    sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -190,6 +190,60 @@ def test_corrupt_cache_entry_is_recomputed(tmp_path):
   assert json.load(open(entry))["bytes"] == first[0]["bytes"]
 
 
+@pytest.mark.parametrize("tamper,logged", [
+    (lambda r: dict(r, psnr=r["psnr"] + 5), "edited after it was written"),
+    (lambda r: [r], "not a record"),
+    (lambda r: dict(r, bytes="12"), "'bytes' missing or invalid"),
+    (lambda r: dict(r, cache_key="0" * 64), "stored under another key"),
+])
+def test_edited_or_invalid_cache_entry_is_recomputed(tmp_path, caplog, tamper,
+                                                     logged):
+  img = np.ascontiguousarray(skdata.astronaut()[:48, :48])
+  path = str(tmp_path / "a.png")
+  Image.fromarray(img).save(path)
+  kwargs = dict(metric_names=("psnr",), cache_dir=str(tmp_path / "cache"),
+                ladders={"jpeg": (50,)})
+  (first,) = evaluation.evaluate([anchors.JpegCodec()], [path], **kwargs)
+  (entry,) = glob.glob(os.path.join(str(tmp_path / "cache"), "*", "*.json"))
+  stored = json.load(open(entry))
+  assert stored["cache_key"] == os.path.basename(entry)[:-5]
+  with open(entry, "w") as f:
+    json.dump(tamper(stored), f)
+  (again,) = evaluation.evaluate([anchors.JpegCodec()], [path], **kwargs)
+  # Old behaviour: an edited PSNR entered the report unnoticed.
+  assert again["psnr"] == first["psnr"]
+  assert logged in caplog.text and entry in caplog.text
+  assert json.load(open(entry))["psnr"] == first["psnr"]
+
+
+def test_edited_compressed_file_in_cache_is_recomputed(tmp_path, caplog):
+  img = np.ascontiguousarray(skdata.astronaut()[:48, :48])
+  path = str(tmp_path / "a.png")
+  Image.fromarray(img).save(path)
+  kwargs = dict(metric_names=("psnr",), cache_dir=str(tmp_path / "cache"),
+                ladders={"jpeg": (50,)})
+  evaluation.evaluate([anchors.JpegCodec()], [path], **kwargs)
+  (binary,) = glob.glob(os.path.join(str(tmp_path / "cache"), "*", "*.bin"))
+  data = bytearray(open(binary, "rb").read())
+  data[-3] ^= 1  # same size, other content
+  open(binary, "wb").write(bytes(data))
+  evaluation.evaluate([anchors.JpegCodec()], [path], **kwargs)
+  assert "edited after it was written" in caplog.text
+
+
+def test_run_without_any_point_exits_non_zero(image_dir, tmp_path, capsys,
+                                              monkeypatch):
+  monkeypatch.setattr(anchors.JpegCodec, "check_available", lambda self: (
+      _ for _ in ()).throw(anchors.CodecUnavailableError("no tool")))
+  with pytest.raises(SystemExit) as e:
+    _run_binary([f"--images_dir={image_dir}",
+                 f"--output_dir={tmp_path / 'out'}", "--anchors=jpeg",
+                 "--baseline=jpeg", "--metrics=psnr"])
+  assert e.value.code == 1
+  assert capsys.readouterr().err.startswith(
+      "error: No rate-distortion point was produced")
+
+
 # ------------------------------------------------- learned-model adapter
 
 

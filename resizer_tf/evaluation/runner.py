@@ -11,6 +11,12 @@ interrupted run reuses every finished point; if a metric is missing from a
 cached record, the cached file is decoded again to compute it. Points that
 failed are not cached, so a re-run retries them. Cached timings are those of
 the run that computed them.
+
+Each record carries its key (the hash of image, codec config and model) and
+a seal: the SHA-256 of the record and of the compressed file. An entry that
+is not valid JSON, not a valid record, stored under another key, or whose
+record or file was edited, is logged (naming the file) and recomputed: a
+stale or edited entry never enters a report unnoticed.
 """
 import hashlib
 import json
@@ -28,7 +34,7 @@ from resizer_tf.anchors import base
 from resizer_tf.data import bench_images
 
 DEFAULT_METRICS = ("psnr", "psnr_y", "ms_ssim", "vif", "vmaf")
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: records carry their key and a seal
 RECORD_FIELDS = ("codec", "label", "setting", "setting_name", "image",
                  "height", "width", "bytes", "bpp") + DEFAULT_METRICS + (
                      "encode_s", "decode_s", "M", "M_y", "M_x", "error")
@@ -69,18 +75,25 @@ class ResultCache:
     return os.path.join(sub, key + ".json"), os.path.join(sub, key + ".bin")
 
   def get(self, key):
-    """(record, file bytes) or None."""
+    """(record, file bytes), or None when absent or invalid (logged)."""
     if not self.directory:
       return None
     json_path, bin_path = self._paths(key)
+    if not os.path.exists(json_path):
+      return None
     try:
       with open(json_path) as f:
         record = json.load(f)
       with open(bin_path, "rb") as f:
         data = f.read()
-    except (OSError, ValueError):
+    except (OSError, ValueError) as e:
+      logging.warning("Recomputing the cached point %s: unreadable (%s).",
+                      json_path, e)
       return None
-    if len(data) != record.get("bytes"):
+    problem = _record_problem(record, key, data)
+    if problem:
+      logging.warning("Recomputing the cached point %s: %s.", json_path,
+                      problem)
       return None
     return record, data
 
@@ -88,9 +101,37 @@ class ResultCache:
     if not self.directory:
       return
     json_path, bin_path = self._paths(key)
+    record = dict(record)
+    record["cache_key"] = key
+    record["seal"] = _seal(record, data)
     # The file goes first: a record is only visible once its file exists.
     _io.atomic_write_bytes(bin_path, data)
     _io.atomic_write_text(json_path, json.dumps(record, sort_keys=True))
+
+
+def _seal(record, data):
+  body = {k: v for k, v in record.items() if k != "seal"}
+  digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode())
+  digest.update(hashlib.sha256(data).digest())
+  return digest.hexdigest()
+
+
+def _record_problem(record, key, data):
+  """Why a cached record cannot be used, or None."""
+  if not isinstance(record, dict):
+    return "not a record"
+  for field, types in (("bytes", int), ("height", int), ("width", int),
+                       ("bpp", (int, float)), ("setting", str)):
+    if not isinstance(record.get(field), types) or isinstance(
+        record.get(field), bool):
+      return f"field {field!r} missing or invalid"
+  if record.get("cache_key") != key:
+    return "stored under another key (stale or moved entry)"
+  if record["bytes"] != len(data):
+    return "its compressed file has another size"
+  if record.get("seal") != _seal(record, data):
+    return "record or compressed file edited after it was written"
+  return None
 
 
 def _compute_metrics(reference, recon, names, record):
@@ -130,6 +171,7 @@ def evaluate_point(codec, setting, image, image_name, metric_names,
     cached = cache.get(key)
   if cached is not None:
     record, data = cached
+    record = {k: v for k, v in record.items() if k not in ("cache_key", "seal")}
     missing = [m for m in metric_names if m not in record]
     record.update(codec=codec.name, label=codec.label, image=image_name)
     if not missing:
