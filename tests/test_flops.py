@@ -1,4 +1,5 @@
-"""`models.count_flops` against hand counts (issue: every conv counted)."""
+"""FLOP counting (every conv counted) and speed changes that must not change results."""
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -49,3 +50,39 @@ def test_count_flops_of_a_keras_layer_unchanged():
   layer = tf.keras.layers.Conv2D(4, 3, padding="same")
   flops = models.count_flops(layer, (10, 12, 2))
   assert flops == 2 * 9 * 2 * 4 * 10 * 12 + 4 * 10 * 12
+
+
+def test_resize_param_net_uses_plain_batch_norm_on_one_replica():
+  """Synchronised BatchNorm only when several replicas share the batch. On
+  one replica the plain layer normalises exactly as the synchronised one
+  does; its moving variance takes the unbiased batch variance (as the
+  fused TF1 layer of the authors' code did), the synchronised one the
+  biased one: both checked against numpy."""
+  from resizer_tf.layers import resize_param_net  # pylint: disable=g-import-not-at-top
+  x = tf.random.stateless_uniform([4, 24, 24, 3], seed=(1, 2))
+  net = resize_param_net.ResizeParamNet()
+  net.build(x.shape)
+  bns = [l for l in net.block_layers
+         if isinstance(l, tf.keras.layers.BatchNormalization)]
+  assert len(bns) == 6
+  assert not any(l.synchronized for l in bns)
+  assert net.get_config()["synchronized_batch_norm"]
+  features = tf.random.stateless_normal([4, 6, 6, 5], seed=(3, 4)) * 3 + 1
+  plain = tf.keras.layers.BatchNormalization()
+  synced = tf.keras.layers.BatchNormalization(synchronized=True)
+  plain.build(features.shape)
+  synced.build(features.shape)
+  tf.debugging.assert_near(plain(features, training=True),
+                           synced(features, training=True), atol=1e-5)
+  values = features.numpy().reshape(-1, 5).astype(np.float64)
+  n = values.shape[0]
+  mean, var = values.mean(0), values.var(0)
+  momentum = 0.99
+  for layer in (plain, synced):
+    np.testing.assert_allclose(layer.moving_mean.numpy(),
+                               (1 - momentum) * mean, rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(plain.moving_variance.numpy(),
+                             momentum + (1 - momentum) * var * n / (n - 1),
+                             rtol=1e-5)
+  np.testing.assert_allclose(synced.moving_variance.numpy(),
+                             momentum + (1 - momentum) * var, rtol=1e-5)

@@ -3,6 +3,22 @@ import tensorflow as tf
 
 from resizer_tf import _validation
 
+#: Named configurations of ResizeParamNet. "table1": Table I of Chen et al.
+#: (shortcut conv C3 3x3, ReLU after BN2; the default). "authors": the
+#: authors' released code (1x1 shortcut, no ReLU after BN2).
+VARIANTS = {
+    "table1": dict(shortcut_kernel_size=3, relu_before_add=True),
+    "authors": dict(shortcut_kernel_size=1, relu_before_add=False),
+}
+
+
+def variant_kwargs(variant):
+  """Constructor arguments of a named ResizeParamNet variant."""
+  if variant not in VARIANTS:
+    raise ValueError(f"ResizeParamNet variant must be one of "
+                     f"{sorted(VARIANTS)}; received {variant!r}.")
+  return dict(VARIANTS[variant])
+
 
 @tf.keras.utils.register_keras_serializable(package="resizer_tf")
 class ResizeParamNet(tf.keras.layers.Layer):
@@ -25,7 +41,9 @@ class ResizeParamNet(tf.keras.layers.Layer):
       III: (My, Mx), shape [B, 2], each the mean of half of the channels).
     synchronized_batch_norm: BatchNorm statistics over the global batch under
       a multi-device strategy, so training does not depend on how the batch
-      is split (the paper trains on one GPU); no effect on one device.
+      is split (the paper trains on one GPU). With one replica (the
+      strategy in scope when the layer is built) plain BatchNorm is used:
+      the same statistics, without the synchronised layer's unfused moments.
   """
 
   def __init__(self, stages=(16, 32, 64), shortcut_kernel_size=3,
@@ -52,8 +70,10 @@ class ResizeParamNet(tf.keras.layers.Layer):
           "`ResizeParamNet` expects rank-4 input [batch, height, width, channels]; "
           f"received {input_shape}.")
     conv = tf.keras.layers.Conv2D
+    synchronized = self.synchronized_batch_norm and (
+        tf.distribute.get_strategy().num_replicas_in_sync > 1)
     bn = lambda name: tf.keras.layers.BatchNormalization(
-        synchronized=self.synchronized_batch_norm, name=name)
+        synchronized=synchronized, name=name)
     # A flat list: `.keras` weight saving does not descend into tuples.
     self.block_layers = []
     for i, c in enumerate(self.stages):
@@ -114,4 +134,40 @@ class ResizeParamNet(tf.keras.layers.Layer):
                   output_activation=self.output_activation,
                   num_outputs=self.num_outputs,
                   synchronized_batch_norm=self.synchronized_batch_norm)
+    return config
+
+
+@tf.keras.utils.register_keras_serializable(package="resizer_tf")
+class SeparateResizeParamNets(tf.keras.layers.Layer):
+  """Ablation (f) of Table III: "M_x and M_y were predicted by two separate
+  CNNs" -- two independent ResizeParamNets (twice the parameters).
+
+  Returns float32 (My, Mx), shape [B, 2]. Keyword arguments go to both
+  networks (e.g. a `VARIANTS` entry).
+  """
+
+  def __init__(self, **net_kwargs):
+    layer_kwargs = {k: net_kwargs.pop(k) for k in
+                    ("name", "trainable", "dtype") if k in net_kwargs}
+    super().__init__(**layer_kwargs)
+    net_kwargs.pop("num_outputs", None)
+    self.net_kwargs = net_kwargs
+    self.net_y = ResizeParamNet(num_outputs=1, name="net_y", **net_kwargs)
+    self.net_x = ResizeParamNet(num_outputs=1, name="net_x", **net_kwargs)
+
+  def build(self, input_shape):
+    self.net_y.build(input_shape)
+    self.net_x.build(input_shape)
+    super().build(input_shape)
+
+  def call(self, inputs, training=None):
+    return tf.stack([self.net_y(inputs, training=training),
+                     self.net_x(inputs, training=training)], axis=-1)
+
+  def compute_output_shape(self, input_shape):
+    return tf.TensorShape([tf.TensorShape(input_shape)[0], 2])
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(self.net_kwargs)
     return config
