@@ -277,28 +277,57 @@ class Compressor:
 # -- finding the model that made a file ---------------------------------------------
 
 
+def model_fingerprint_hex(model):
+  """The fingerprint (hex) files coded by `model` carry: what
+  `resizer_tf.pretrained`'s index records per shipped model (the model must
+  be ready to code: `prepare_for_coding()` done)."""
+  return bitstream.compute_model_fingerprint(model).hex()
+
+
 def find_registered_model(fingerprint):
   """The shipped model whose files carry `fingerprint` (hex), or None.
 
   The hook `decompress` uses when no --model is given: asks
-  `resizer_tf.pretrained` (its index records each shipped model's
-  fingerprint). Returns (description, loader) with loader() -> a coding-ready
-  ResizeCompress, or None when no registered model matches.
+  `resizer_tf.pretrained`, whose index records each shipped model's
+  fingerprint (`model_fingerprint_hex`). Entries without a recorded
+  fingerprint are loaded and fingerprinted once (slower, logged). Returns
+  (description, loader) with loader() -> a coding-ready ResizeCompress.
   """
   try:
     from resizer_tf import pretrained  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    return None
-  try:
     models = pretrained.list_models()
-  except (OSError, ValueError):
+  except (ImportError, OSError, ValueError):
     return None
+
+  def found(m, model=None):
+    name, quality = m["name"], m["quality"]
+    return (f"pretrained model {name}:{quality}",
+            (lambda: model) if model is not None else
+            (lambda: pretrained.load(name, quality)))
   for m in models:
     if m.get("fingerprint") == fingerprint:
-      name, quality = m["name"], m["quality"]
-      return (f"pretrained model {name}:{quality}",
-              lambda: pretrained.load(name, quality))
+      return found(m)
+  for m in models:
+    if "fingerprint" in m:
+      continue
+    key = (m.get("name"), m.get("quality"), m.get("sha256"))
+    if key not in _FINGERPRINT_CACHE:
+      from absl import logging  # pylint: disable=g-import-not-at-top
+      logging.info("Fingerprinting shipped model %s:%s (not in its index).",
+                   m.get("name"), m.get("quality"))
+      try:
+        model = pretrained.load(m["name"], m["quality"])
+      except (OSError, ValueError, KeyError):
+        _FINGERPRINT_CACHE[key] = (None, None)
+        continue
+      _FINGERPRINT_CACHE[key] = (model_fingerprint_hex(model), model)
+    value, model = _FINGERPRINT_CACHE[key]
+    if value == fingerprint:
+      return found(m, model)
   return None
+
+
+_FINGERPRINT_CACHE = {}
 
 
 def describe_fingerprint(fingerprint):

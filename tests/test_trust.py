@@ -468,3 +468,45 @@ def test_stale_temp_files_are_cleaned_at_start_up(tmp_path):
     assert path.read_text() == "x"
   assert (run / "export" / "saved_model.pb").read_text() == "old export"
   assert not dead.exists()
+
+
+def test_cli_decompress_finds_a_shipped_model_from_the_fingerprint(
+    models, tmp_path, capsys, monkeypatch):
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from experiments import compress as cli  # pylint: disable=g-import-not-at-top
+  from resizer_tf import pretrained  # pylint: disable=g-import-not-at-top
+  model = models[0]
+  fp = serving.model_fingerprint_hex(model)
+  index = [{"name": "toy", "quality": 1, "sha256": "x"},
+           {"name": "toy", "quality": 2, "sha256": "y", "fingerprint": fp}]
+  loads = []
+  monkeypatch.setattr(pretrained, "list_models", lambda *a: index)
+  monkeypatch.setattr(pretrained, "load", lambda name, q: loads.append(q) or (
+      models[1] if q == 1 else model))
+  flags.FLAGS.mark_as_parsed()
+  flags.FLAGS.model = None
+  flags.FLAGS.original = None
+  flags.FLAGS.overwrite = False
+  src = tmp_path / "a.rztf"
+  src.write_bytes(model.compress(photo(30, 40))[0].numpy())
+  cli.main(["compress", "decompress", str(src), str(tmp_path / "a.png")])
+  assert loads == [2]  # the recorded fingerprint, nothing else loaded
+  assert images.read_image(str(tmp_path / "a.png")).shape == (30, 40, 3)
+  # Not recorded in the index: found by fingerprinting the shipped models.
+  index[1].pop("fingerprint")
+  serving._FINGERPRINT_CACHE.clear()  # pylint: disable=protected-access
+  cli.main(["compress", "decompress", str(src), str(tmp_path / "b.png")])
+  assert loads == [2, 1, 2]
+  out = capsys.readouterr().out
+  assert "b.png: 40x30" in out and "decode" in out
+  # A full disk when writing: one line, exit 1, no partial file.
+  from resizer_tf import _io  # pylint: disable=g-import-not-at-top
+
+  def full(*_):
+    raise OSError(28, "No space left on device")
+  monkeypatch.setattr(_io, "atomic_write_bytes", full)
+  with pytest.raises(SystemExit) as e:
+    cli.main(["compress", "decompress", str(src), str(tmp_path / "c.png")])
+  assert e.value.code == 1
+  assert "No space left on device" in capsys.readouterr().err
+  assert not (tmp_path / "c.png").exists()
