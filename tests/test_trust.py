@@ -510,3 +510,30 @@ def test_cli_decompress_finds_a_shipped_model_from_the_fingerprint(
   assert e.value.code == 1
   assert "No space left on device" in capsys.readouterr().err
   assert not (tmp_path / "c.png").exists()
+
+
+class _PreFormat2Export(tf.Module):
+  """What serving.py exported before format 2: no `fingerprint`."""
+
+  def __init__(self):
+    super().__init__()
+    self.codec_name = tf.Variable("balle2017", trainable=False)
+    self.lmbda = tf.Variable(0.01, trainable=False)
+    self.resize = tf.Variable(True, trainable=False)
+
+  @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)])
+  def compress(self, image):
+    return {"file": tf.io.encode_png(image), "scale": tf.ones([2])}
+
+  @tf.function(input_signature=[tf.TensorSpec([], tf.string)])
+  def decompress(self, file):
+    return {"image": tf.io.decode_png(file, channels=3)}
+
+
+def test_savedmodel_exported_before_format_2_is_refused(tmp_path):
+  module = _PreFormat2Export()
+  path = str(tmp_path / "old_export")
+  tf.saved_model.save(module, path, signatures={
+      "compress": module.compress, "decompress": module.decompress})
+  with pytest.raises(ValueError, match="exported before file format 2"):
+    serving.Compressor(path)

@@ -126,7 +126,9 @@ class LearnedCodecAdapter(base.ImageCodec):
     self.fingerprint = model_fingerprint(self.path)
     # The range-coding ops of the SavedModel live in tensorflow_compression.
     _optional.import_tfc("A learned codec's SavedModel")
-    self._model = tf.saved_model.load(self.path)
+    from resizer_tf import serving  # pylint: disable=g-import-not-at-top
+    with serving.quiet_savedmodel_load():  # see serving.py: harmless
+      self._model = tf.saved_model.load(self.path)
     signatures = self._model.signatures
     missing = [k for k in ("compress", "decompress") if k not in signatures]
     if missing:
