@@ -37,6 +37,8 @@ _ROUNDS = flags.DEFINE_integer("rounds", 5, "Round-robin rounds.")
 _STEPS = flags.DEFINE_integer("steps", 3, "Timed steps per model per round.")
 _ONLY = flags.DEFINE_list("only", None, "Subset of model keys.")
 _BATCH = flags.DEFINE_integer("batch", 8, "Batch size.")
+_PROFILE = flags.DEFINE_bool(
+    "profile", True, "Also time each component of a Resize training step.")
 
 # (key, kind, kwargs); pairs are (numerator, denominator) keys.
 MODELS = (
@@ -120,6 +122,47 @@ def _build(kind, kw, batch):
   return (lambda: step((x, y))), flops
 
 
+def component_profile(batch, size, rounds):
+  """Forward + backward time of each part of a Ballé17 + Resize training
+  step (interleaved rounds), to show where a step's time goes."""
+  model = compression.build_model("balle2017", resize=True)
+  x = tf.random.uniform([batch, size, size, 3], seed=2)
+  model(x[:1])
+  scale = tf.fill([batch], 0.6)
+  half = tf.random.uniform([batch, size, size, 3], seed=3)
+
+  def grad_fn(call, inputs):
+    @tf.function
+    def run():
+      with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        out = call(inputs)
+        loss = tf.add_n([tf.reduce_sum(tf.cast(o, tf.float32))
+                         for o in tf.nest.flatten(out)])
+      return tape.gradient(loss, [inputs] + model.trainable_variables,
+                           unconnected_gradients="zero")
+    return run
+
+  parts = {
+      "PreFilter": grad_fn(model.pre_filter, x),
+      "PostFilter": grad_fn(model.post_filter, x),
+      "ResizeParamNet (BatchNorm, training)": grad_fn(
+          lambda v: model.scale_net(v, training=True), x),
+      "warp M=0.6 (full canvas)": grad_fn(lambda v: model.warp(v, scale), x),
+      "warp 1/M": grad_fn(lambda v: model.warp(v, 1. / scale), half),
+      "codec (g_a, noise, prior, g_s)": grad_fn(
+          lambda v: model.codec(v, training=True), x),
+  }
+  step = tf.function(model.train_step)
+  parts["whole train step (incl. 3 Adam updates)"] = lambda: step(x)
+  times = {k: [] for k in parts}
+  for _ in range(rounds):
+    for k, fn in parts.items():
+      times[k].append(statistics.median(_times(fn, 2)))
+  return {k: {"median_s": statistics.median(v), "min_s": min(v),
+              "max_s": max(v)} for k, v in times.items()}
+
+
 def main(argv):
   del argv
   batch = _BATCH.value
@@ -131,6 +174,11 @@ def main(argv):
              "tensorflow": tf.__version__, "cpu_count": os.cpu_count(),
              "load_avg_start": os.getloadavg()}
   results["conv_peak"] = _conv_peak(batch)
+  if _PROFILE.value:
+    results["components_balle2017+resize_128"] = component_profile(
+        batch, 128, _ROUNDS.value)
+    for k, v in results["components_balle2017+resize_128"].items():
+      print(f"component {k:42s} {v['median_s'] * 1000:8.1f} ms")
   peak = max(p["gflops_per_s_best"] for p in results["conv_peak"])
   results["peak_gflops_per_s"] = peak
   steps = {}
