@@ -23,6 +23,8 @@ _TENSORFLOW = os.environ.get("RESIZER_TF_TENSORFLOW", "tensorflow")
 # The base package: nothing here imports tensorflow_compression.
 INSTALL_REQUIRES = [
     f"{_TENSORFLOW}>=2.14",
+    # Training logs: TensorFlow >= 2.20 no longer installs it by itself.
+    "tensorboard",
     "tensorflow-datasets>=4.9.3",
     "numpy",  # TensorFlow itself bounds it (numpy < 2 for TF 2.14).
     "scipy",

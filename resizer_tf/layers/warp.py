@@ -18,6 +18,7 @@ mixed precision.
 """
 import math
 import numbers
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -69,7 +70,7 @@ class BicubicWarp(tf.keras.layers.Layer):
     self.kernel = kernel
     self.a = float(a)
 
-  def __call__(self, images, *args, **kwargs):
+  def __call__(self, images: Any, *args: Any, **kwargs: Any) -> tf.Tensor:
     # Keras 3 accepts only tensors as positional arguments after `images`;
     # passing `scale` and `output_size` by keyword lets `warp(x, 0.5)` and
     # `warp(x, m, (h, w))` work under Keras 2 and Keras 3 alike.
