@@ -200,6 +200,7 @@ def main(argv):
     _write(results, times, flops, peak, batch)
     print(f"round {r + 1}/{_ROUNDS.value} done", flush=True)
   results = _write(results, times, flops, peak, batch)
+  print(markdown(results))
   for key, row in results["models"].items():
     print(f"{key:24s} {row['step_s_median']:7.3f} s/step "
           f"{row['gflops_per_s']:6.1f} GFLOP/s {row['fraction_of_peak']:.2f}")
@@ -207,6 +208,39 @@ def main(argv):
     print(f"{row['pair']:48s} time {row['time_ratio_median']:.2f} "
           f"({row['time_ratio_min']:.2f}-{row['time_ratio_max']:.2f}) "
           f"FLOPs {row['flop_ratio']:.2f}")
+
+
+def markdown(results):
+  """The docs/train_speed.md tables of a results dict."""
+  lines = ["| model | s/step (min-max) | steps/s | fwd GFLOP/image | "
+           "GFLOP/s | of conv peak |", "| --- | --- | --- | --- | --- | --- |"]
+  for key, r in results["models"].items():
+    lines.append(
+        f"| {key} | {r['step_s_median']:.3f} ({r['step_s_min']:.3f}-"
+        f"{r['step_s_max']:.3f}) | {r['steps_per_s']:.2f} | "
+        f"{r['forward_gflop_per_image']:.2f} | {r['gflops_per_s']:.1f} | "
+        f"{100 * r['fraction_of_peak']:.0f} % |")
+  lines += ["", "| pair | time ratio median (min-max) | FLOP ratio | "
+            "time / FLOP ratio |", "| --- | --- | --- | --- |"]
+  for p in results["pairs"]:
+    lines.append(
+        f"| {p['pair']} | {p['time_ratio_median']:.2f} "
+        f"({p['time_ratio_min']:.2f}-{p['time_ratio_max']:.2f}) | "
+        f"{p['flop_ratio']:.2f} | "
+        f"{p['time_ratio_median'] / p['flop_ratio']:.2f} |")
+  lines += ["", "| conv2d forward+backward | GFLOP/s best | median |",
+            "| --- | --- | --- |"]
+  for c in results["conv_peak"]:
+    lines.append(f"| {c['shape']} | {c['gflops_per_s_best']:.1f} | "
+                 f"{c['gflops_per_s_median']:.1f} |")
+  components = results.get("components_balle2017+resize_128")
+  if components:
+    lines += ["", "| Ballé17 + Resize step at 128 px, batch 8: part "
+              "(forward+backward) | ms median (min-max) |", "| --- | --- |"]
+    for k, v in components.items():
+      lines.append(f"| {k} | {1000 * v['median_s']:.0f} "
+                   f"({1000 * v['min_s']:.0f}-{1000 * v['max_s']:.0f}) |")
+  return "\n".join(lines)
 
 
 def _write(results, times, flops, peak, batch):
