@@ -14,9 +14,12 @@ filters, ResizeParamNet, and the entropy models' priors.
 Coding (our design, the authors never wrote it): M is estimated, clamped to
 [min_scale, max_scale], quantised to multiples of 1/4096 (bitstream.py) and
 the encoder warps with the quantised M, so the decoder reproduces it exactly.
-The shrunk image is cropped to its occupied region ceil(M H) x ceil(M W),
-edge-padded to a multiple of the codec's `size_multiple` (Sec. III-B), coded,
-and after decoding cropped, warped back to H x W and post-filtered.
+The shrunk image is warped to its occupied region ceil(M H) x ceil(M W),
+edge-padded by up to 64 more pixels as on the training canvas and to a
+multiple of 16 (`analysis_size`), and only the ceil(M H / S) x ceil(M W / S)
+latents training charges are coded, also with a hyperprior
+(`coded_latent_size`, S = 16, Sec. III-B). After decoding the image is
+cropped, warped back to H x W and post-filtered.
 """
 import math
 
@@ -31,6 +34,7 @@ from resizer_tf.layers import resize_param_net
 from resizer_tf.layers import warp as warp_lib
 
 SCALE_ESTIMATORS = ("network", "global")
+SEPARATE_SCALES_MODES = ("two_networks", "split_channels")
 
 
 def ceil_scaled(size, scale_q):
@@ -41,11 +45,22 @@ def ceil_scaled(size, scale_q):
   return tf.cast((size * scale_q + d - 1) // d, tf.int32)
 
 
+#: Pixels of edge replication beyond the occupied region when coding (one
+#: hyper-latent stride); see `ResizeCompress.analysis_size`.
+CODING_MARGIN = 64
+
+
 def pad_to_multiple(x, multiple):
   """Edge-replicates the bottom/right of [B, H, W, C] to a multiple."""
   shape = tf.shape(x)
   h = -(-shape[1] // multiple) * multiple
   w = -(-shape[2] // multiple) * multiple
+  return pad_to_size(x, h, w)
+
+
+def pad_to_size(x, h, w):
+  """Edge-replicates the bottom/right of [B, H, W, C] to h x w (>= H, W)."""
+  shape = tf.shape(x)
   rows = tf.minimum(tf.range(h), shape[1] - 1)
   cols = tf.minimum(tf.range(w), shape[2] - 1)
   return tf.gather(tf.gather(x, rows, axis=1), cols, axis=2)
@@ -65,6 +80,13 @@ class ResizeCompress(tf.keras.Model):
     scale_estimator: "network" (ResizeParamNet, paper) or "global" (one
       trainable M for all images, ablation (e)).
     separate_scales: estimate My and Mx (ablation (f)); default one M.
+    separate_scales_mode: how (f) estimates them: "two_networks" (the
+      paper's "M_x and M_y were predicted by two separate CNNs", twice the
+      parameters; default) or "split_channels" (one ResizeParamNet, My and
+      Mx the means of the two halves of its 64 channels).
+    resize_param_net_variant: "table1" (Table I: 3x3 shortcut, ReLU after
+      BN2; default) or "authors" (the authors' released code: 1x1 shortcut,
+      no ReLU after BN2); see `layers.resize_param_net.VARIANTS`.
     min_scale, max_scale: M is bounded to [min_scale, max_scale] (our choice;
       the paper states no bound). The bound keeps 1/M finite; in training it
       is `tfc.lower_bound`/`upper_bound`, whose gradient still pushes M back
@@ -80,7 +102,8 @@ class ResizeCompress(tf.keras.Model):
                kernel="bicubic", scale_estimator="network",
                separate_scales=False, min_scale=0.25, max_scale=1.0,
                initial_scale=0.75, lmbda=0.01, quantization="noise",
-               codec_kwargs=None, **kwargs):
+               codec_kwargs=None, separate_scales_mode="two_networks",
+               resize_param_net_variant="table1", **kwargs):
     super().__init__(**kwargs)
     if isinstance(codec, str):
       codec = codecs_lib.make_codec(codec, **(codec_kwargs or {}))
@@ -98,6 +121,11 @@ class ResizeCompress(tf.keras.Model):
       raise ValueError(
           "Need 0 < min_scale <= max_scale <= 1; received "
           f"min_scale={min_scale}, max_scale={max_scale}.")
+    if separate_scales_mode not in SEPARATE_SCALES_MODES:
+      raise ValueError(
+          f"`separate_scales_mode` must be one of {SEPARATE_SCALES_MODES}; "
+          f"received {separate_scales_mode!r}.")
+    net_kwargs = resize_param_net.variant_kwargs(resize_param_net_variant)
     if quantization not in ("noise", "ste"):
       raise ValueError(
           f"`quantization` must be 'noise' or 'ste'; received {quantization!r}.")
@@ -110,6 +138,8 @@ class ResizeCompress(tf.keras.Model):
     self.kernel = kernel
     self.scale_estimator = scale_estimator
     self.separate_scales = bool(separate_scales)
+    self.separate_scales_mode = separate_scales_mode
+    self.resize_param_net_variant = resize_param_net_variant
     self.min_scale = float(min_scale)
     self.max_scale = float(max_scale)
     self.initial_scale = float(initial_scale)
@@ -123,10 +153,14 @@ class ResizeCompress(tf.keras.Model):
     self.scale_net = None
     self.global_scale = None
     if self.resize:
-      if scale_estimator == "network":
+      if scale_estimator == "network" and self.separate_scales and (
+          separate_scales_mode == "two_networks"):
+        self.scale_net = resize_param_net.SeparateResizeParamNets(
+            name="resize_param_net", **net_kwargs)
+      elif scale_estimator == "network":
         self.scale_net = resize_param_net.ResizeParamNet(
             num_outputs=2 if self.separate_scales else 1,
-            name="resize_param_net")
+            name="resize_param_net", **net_kwargs)
       else:
         self.global_scale = tf.Variable(
             [self.initial_scale] * (2 if self.separate_scales else 1),
@@ -146,7 +180,10 @@ class ResizeCompress(tf.keras.Model):
         resize=self.resize, pre_filter=self.use_pre_filter,
         post_filter=self.use_post_filter, kernel=self.kernel,
         scale_estimator=self.scale_estimator,
-        separate_scales=self.separate_scales, min_scale=self.min_scale,
+        separate_scales=self.separate_scales,
+        separate_scales_mode=self.separate_scales_mode,
+        resize_param_net_variant=self.resize_param_net_variant,
+        min_scale=self.min_scale,
         max_scale=self.max_scale, initial_scale=self.initial_scale,
         lmbda=self.lmbda, quantization=self.quantization, name=self.name)
 
@@ -292,8 +329,55 @@ class ResizeCompress(tf.keras.Model):
     high = bitstream.quantize_scale(self.max_scale)
     return tf.clip_by_value(q, low, high)
 
+  def occupied_size(self, height, width, scale_q):
+    """(height, width) the shrunk image occupies, int32 [2]: ceil(M H) x
+    ceil(M W) in integer arithmetic on the quantised M (H x W without
+    Resize)."""
+    scale_q = tf.convert_to_tensor(scale_q)
+    if self.resize:
+      return tf.stack([ceil_scaled(height, scale_q[0]),
+                       ceil_scaled(width, scale_q[1])])
+    return tf.cast(tf.stack([height, width]), tf.int32)
+
+  def coded_latent_size(self, height, width, scale_q):
+    """(h, w) of the coded main latent y, int32 [2], from the original H, W
+    and the quantised (My, Mx) numerators of the file header.
+
+    ceil(ceil(M H) / S) x ceil(ceil(M W) / S), S = the codec's stride (16):
+    exactly the region training charges (Chen et al. Sec. III-B;
+    `codecs.valid_latent_mask`), also with a hyperprior, whose z then has
+    ceil(h / 4) x ceil(w / 4) positions. A file whose latent size differs
+    from this was not made by this model.
+    """
+    stride = self.codec.stride
+    return -(-self.occupied_size(height, width, scale_q) // stride)
+
+  def latent_canvas(self, height, width):
+    """ceil(H / S) x ceil(W / S), int32 [2]: the latent size of the full
+    H x W canvas training runs the codec on. The hyperprior's transforms
+    see the coded y zero-padded to it, as in training (codecs/base.py)."""
+    size = tf.cast(tf.stack([height, width]), tf.int32)
+    return -(-size // self.codec.stride)
+
+  def analysis_size(self, height, width, scale_q):
+    """(height, width) of the edge-padded image the analysis transform sees
+    when coding, int32 [2].
+
+    The occupied region plus up to `CODING_MARGIN` pixels of edge
+    replication, never beyond the original size, rounded up to the codec's
+    `size_multiple`: the latents near the border then see what they see on
+    the training canvas (edge replication up to H x W, docs/design_notes.md §4) rather
+    than the zeros of the transforms' padding. Only the first
+    `coded_latent_size` latents are coded.
+    """
+    occupied = self.occupied_size(height, width, scale_q)
+    full = tf.cast(tf.stack([height, width]), tf.int32)
+    size = tf.minimum(occupied + CODING_MARGIN, tf.maximum(full, occupied))
+    multiple = self.codec.size_multiple
+    return -(-size // multiple) * multiple
+
   def _encoder_side(self, image):
-    """uint8 [H, W, 3] -> (padded codec input, scale_q, sizes)."""
+    """uint8 [H, W, 3] -> (padded codec input, scale_q, latent size)."""
     image = tf.convert_to_tensor(image)
     if image.dtype != tf.uint8:
       raise ValueError(
@@ -312,21 +396,21 @@ class ResizeCompress(tf.keras.Model):
     height, width = shape[0], shape[1]
     scale_q = self.coding_scale(x)
     if self.resize:
-      crop = tf.stack([ceil_scaled(height, scale_q[0]),
-                       ceil_scaled(width, scale_q[1])])
+      crop = self.occupied_size(height, width, scale_q)
       m = bitstream.dequantize_scale(scale_q)
       x_d = self.pre_filter(x) if self.pre_filter is not None else x
       x_d = self._warp(x_d, m[None], output_size=crop)
     else:
       x_d = x
-    return pad_to_multiple(x_d, self.codec.size_multiple), scale_q
+    size = self.analysis_size(height, width, scale_q)
+    return (pad_to_size(x_d, size[0], size[1]), scale_q,
+            self.coded_latent_size(height, width, scale_q))
 
   def _decoder_side(self, x_d_hat, height, width, scale_q):
     """Codec output (padded) -> uint8 [H, W, 3]."""
     if self.resize:
-      crop_h = ceil_scaled(height, scale_q[0])
-      crop_w = ceil_scaled(width, scale_q[1])
-      x_d_hat = x_d_hat[:, :crop_h, :crop_w]
+      crop = self.occupied_size(height, width, scale_q)
+      x_d_hat = x_d_hat[:, :crop[0], :crop[1]]
       m = bitstream.dequantize_scale(scale_q)
       x_hat = self._warp(x_d_hat, (1. / m)[None],
                          output_size=tf.stack([height, width]))
@@ -344,19 +428,21 @@ class ResizeCompress(tf.keras.Model):
     uint8 [H, W, 3] -> (uint8 [H, W, 3], bits estimated by the entropy
     models, (My, Mx) as coded).
     """
-    x_d, scale_q = self._encoder_side(image)
+    x_d, scale_q, latent = self._encoder_side(image)
     shape = tf.shape(image)
-    x_d_hat, bits = self.codec(x_d, training=False)
+    x_d_hat, bits = self.codec(x_d, training=False, latent_size=latent,
+                               latent_canvas=self.latent_canvas(shape[0],
+                                                                shape[1]))
     return (self._decoder_side(x_d_hat, shape[0], shape[1], scale_q),
             bits[0], bitstream.dequantize_scale(scale_q))
 
   def compress(self, image):
     """uint8 [H, W, 3] -> (file bytes as a scalar tf.string, (My, Mx))."""
-    x_d, scale_q = self._encoder_side(image)
-    strings = self.codec.compress(x_d)
+    x_d, scale_q, latent = self._encoder_side(image)
     shape = tf.shape(image)
-    stride = self.codec.stride
-    latent = tf.shape(x_d)[1:3] // stride
+    strings = self.codec.compress(
+        x_d, latent_size=latent,
+        latent_canvas=self.latent_canvas(shape[0], shape[1]))
     # Format 2: codec, flags and this model's fingerprint (bitstream.py).
     file = bitstream.pack_for_model(self, shape[0], shape[1], scale_q, latent,
                                     strings)
@@ -367,6 +453,8 @@ class ResizeCompress(tf.keras.Model):
     # Every header field (model fingerprint, Resize flags, H, W, M, latent
     # size) is checked against this model before anything is allocated.
     fields = bitstream.unpack_for_model(self, file)
-    x_d_hat = self.codec.decompress(fields["strings"], fields["latent_size"])
+    x_d_hat = self.codec.decompress(
+        fields["strings"], fields["latent_size"],
+        latent_canvas=self.latent_canvas(fields["height"], fields["width"]))
     return self._decoder_side(x_d_hat, fields["height"], fields["width"],
                               fields["scale_q"])

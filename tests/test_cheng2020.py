@@ -473,8 +473,8 @@ def test_bad_inputs_raise_clear_errors():
     codec(tf.zeros([64, 64, 3]))
   with pytest.raises(ValueError, match="floating"):
     codec(tf.zeros([1, 64, 64, 3], tf.uint8))
-  with pytest.raises(ValueError, match="multiple of 64"):
-    codec.compress(tf.zeros([1, 48, 64, 3]))
+  with pytest.raises(ValueError, match="multiple of 16"):
+    codec.compress(tf.zeros([1, 40, 64, 3]))
   with pytest.raises(ValueError, match="batch"):
     codec.compress(tf.zeros([2, 64, 64, 3]))
   with pytest.raises(tf.errors.InvalidArgumentError, match="NaN"):

@@ -203,7 +203,8 @@ def test_architectures_match_reference_tables():
   assert (Balle2017.codec_name, Balle2018Factorized.codec_name,
           Balle2018Hyperprior.codec_name) == NAMES
   assert c.stride == f.stride == h.stride == 16
-  assert h.size_multiple == 64 and c.size_multiple == f.size_multiple == 16
+  # 16 for every codec: y is coded at the positions training charges.
+  assert h.size_multiple == c.size_multiple == f.size_multiple == 16
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -454,8 +455,8 @@ def test_bad_inputs_raise_clear_errors():
     codec.compress(x[0])
   with pytest.raises(ValueError, match="shape"):
     codec.compress(tf.concat([x, x[..., :1]], -1))
-  with pytest.raises(ValueError, match="multiple of 64"):
-    codec.compress(x[:, :80])
+  with pytest.raises(ValueError, match="multiple of 16"):
+    codec.compress(x[:, :72])
   with pytest.raises(ValueError, match="batch 1"):
     codec.compress(tf.concat([x, x], 0))
   with pytest.raises(ValueError, match="float"):
@@ -476,8 +477,11 @@ def test_bad_inputs_raise_clear_errors():
   # Shapes only known at run time: graph-mode assertion with a clear message.
   compress = tf.function(codec.compress, input_signature=[
       tf.TensorSpec([None, None, None, 3], tf.float32)])
-  with pytest.raises(tf.errors.InvalidArgumentError, match="multiples of 64"):
-    compress(x[:, :96])
+  with pytest.raises(tf.errors.InvalidArgumentError, match="multiples of 16"):
+    compress(x[:, :88])
+  # `latent_size` larger than the image's latent is refused.
+  with pytest.raises(tf.errors.InvalidArgumentError, match="exceeds"):
+    codec.compress(x, latent_size=[9, 8])
   # Coding before `prepare_for_coding` names the missing step.
   fresh = Balle2017(num_filters=8)
   with pytest.raises(RuntimeError, match="prepare_for_coding"):

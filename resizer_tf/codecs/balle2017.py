@@ -49,10 +49,12 @@ class _FactorizedPriorCodec(TfcCodec):
   def _synthesis_layers(self):
     raise NotImplementedError
 
-  def call(self, x, training=None, valid_size=None):
+  def call(self, x, training=None, valid_size=None, latent_size=None,
+           latent_canvas=None):
+    del latent_canvas  # No hyperprior.
     """Returns (x_hat [B, H, W, 3] float32, bits [B] float32). See base.py."""
     x, _ = _validation.check_image_batch(x, "x", channels=3)
-    y = self.analysis(x)
+    y = base.crop_latent(self.analysis(x), latent_size)
     mask = None
     if valid_size is not None:
       valid_size = base.check_valid_size(valid_size, x)
@@ -67,16 +69,22 @@ class _FactorizedPriorCodec(TfcCodec):
     """Builds the range-coding tables from the trained prior (eagerly)."""
     self.entropy_bottleneck.prepare_for_coding()
 
-  def compress(self, x):
-    """[1, H, W, 3] in [0, 1] -> [y string]; H, W multiples of 16."""
+  def compress(self, x, latent_size=None, latent_canvas=None):
+    """[1, H, W, 3] in [0, 1] -> [y string]; H, W multiples of 16.
+
+    With `latent_size`, only y[:h, :w] is coded (see base.py).
+    """
+    del latent_canvas  # No hyperprior.
     x = base.check_compress_input(x, self.size_multiple)
     with tf.device("/cpu:0"):
-      y = self.analysis(tf.cast(x, self.compute_dtype))
+      y = base.crop_latent(self.analysis(tf.cast(x, self.compute_dtype)),
+                           latent_size)
       strings = self.entropy_bottleneck.compress(y)
     return [strings[0]]
 
-  def decompress(self, strings, latent_size):
+  def decompress(self, strings, latent_size, latent_canvas=None):
     """[y string], int32 (h, w) of y -> x_hat [1, 16h, 16w, 3] float32."""
+    del latent_canvas  # No hyperprior.
     strings, latent_size = base.check_decompress_input(
         strings, latent_size, self.num_strings)
     with tf.device("/cpu:0"):

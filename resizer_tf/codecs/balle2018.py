@@ -98,7 +98,11 @@ class Balle2018Hyperprior(TfcCodec):
   codec_name = "balle2018_hyperprior"
   codec_id = 3
   stride = 16
-  size_multiple = 64
+  # 16, not 64: y is coded at exactly ceil(H / 16) x ceil(W / 16) positions,
+  # the region training charges (Chen et al. Sec. III-B, docs/design_notes.md §4). h_a's
+  # "same_zeros" padding extends y with the zeros training masks it with, so
+  # z has ceil(h / 4) positions without padding the image to 64.
+  size_multiple = 16
   #: Extra downsampling of z relative to y.
   hyper_stride = 4
   num_strings = 2
@@ -142,12 +146,14 @@ class Balle2018Hyperprior(TfcCodec):
     return tf.cast(self.hyper_analysis(tf.cast(tf.abs(y), self.compute_dtype)),
                    tf.float32)
 
-  def _scale_indexes(self, z_hat, y_shape):
+  def _scale_indexes(self, z_hat, y_shape, latent_canvas=None):
     """h_s(z_hat) cropped to y's spatial size, float32."""
+    z_hat = self._canvas_z_hat(z_hat, latent_canvas)
     indexes = self.hyper_synthesis(tf.cast(z_hat, self.compute_dtype))
     return tf.cast(indexes[:, :y_shape[1], :y_shape[2], :], tf.float32)
 
-  def call(self, x, training=None, valid_size=None):
+  def call(self, x, training=None, valid_size=None, latent_size=None,
+           latent_canvas=None):
     """Returns (x_hat [B, H, W, 3] float32, bits [B] float32). See base.py.
 
     With `valid_size`, y outside ceil(valid / 16) is zeroed before h_a (the
@@ -156,10 +162,10 @@ class Balle2018Hyperprior(TfcCodec):
     outside costs no bits and is zeroed before g_s.
     """
     x, _ = _validation.check_image_batch(x, "x", channels=3)
-    y = tf.cast(self.analysis(x), tf.float32)
+    y = base.crop_latent(tf.cast(self.analysis(x), tf.float32), latent_size)
     y, mask_y, z_hat, z_bits = self._masked_hyperprior(
-        x, y, valid_size, training)
-    indexes = self._scale_indexes(z_hat, tf.shape(y))
+        x, y, valid_size, training, latent_canvas)
+    indexes = self._scale_indexes(z_hat, tf.shape(y), latent_canvas)
     y_hat, y_bits = self.conditional(y, indexes, training=training,
                                      valid_mask=mask_y)
     x_hat = self.synthesis(tf.cast(y_hat, self.compute_dtype))
@@ -171,19 +177,24 @@ class Balle2018Hyperprior(TfcCodec):
     self.hyperprior.prepare_for_coding()
     self.conditional.prepare_for_coding()
 
-  def compress(self, x):
-    """[1, H, W, 3] in [0, 1] -> [y string, z string]; H, W multiples of 64."""
+  def compress(self, x, latent_size=None, latent_canvas=None):
+    """[1, H, W, 3] in [0, 1] -> [y string, z string]; H, W multiples of 16.
+
+    y has (h, w) = latent_size (default (H / 16, W / 16)) positions, z
+    ceil(h / 4) x ceil(w / 4); see base.py for `latent_canvas`.
+    """
     x = base.check_compress_input(x, self.size_multiple)
     with tf.device("/cpu:0"):
       y = tf.cast(self.analysis(tf.cast(x, self.compute_dtype)), tf.float32)
-      z = self._hyper_latent(y)
+      y = base.crop_latent(y, latent_size)
+      z = self._canvas_hyper_latent(y, latent_canvas)
       z_hat = self.hyperprior.quantize(z)
-      indexes = self._scale_indexes(z_hat, tf.shape(y))
+      indexes = self._scale_indexes(z_hat, tf.shape(y), latent_canvas)
       y_strings = self.conditional.compress(y, indexes)
       z_strings = self.hyperprior.compress(z)
     return [y_strings[0], z_strings[0]]
 
-  def decompress(self, strings, latent_size):
+  def decompress(self, strings, latent_size, latent_canvas=None):
     """[y string, z string], int32 (h, w) of y -> x_hat [1, 16h, 16w, 3]."""
     strings, latent_size = base.check_decompress_input(
         strings, latent_size, self.num_strings)
@@ -191,7 +202,8 @@ class Balle2018Hyperprior(TfcCodec):
       z_size = -(-latent_size // self.hyper_stride)
       z_hat = self.hyperprior.decompress(strings[1][None], z_size)
       indexes = self._scale_indexes(
-          z_hat, tf.concat([[1], latent_size, [self.num_latent]], 0))
+          z_hat, tf.concat([[1], latent_size, [self.num_latent]], 0),
+          latent_canvas)
       y_hat = self.conditional.decompress(strings[0][None], indexes)
       x_hat = self.synthesis(tf.cast(y_hat, self.compute_dtype))
     return tf.cast(x_hat, tf.float32)

@@ -16,8 +16,22 @@ Conventions:
     each image in pixels: latents outside ceil(valid / stride) are excluded
     from the rate and set to zero before synthesis, which is what coding a
     cropped image does (Chen et al., Sec. III-B and docs/design_notes.md §4).
-  * `compress(x)` takes ONE image [1, H, W, 3] with H and W multiples of
-    `size_multiple` and returns a list of scalar tf.string tensors;
+  * `compress(x, latent_size=None)` takes ONE image [1, H, W, 3] with H and
+    W multiples of `size_multiple` and returns a list of scalar tf.string
+    tensors. With `latent_size` (int32 [2], at most y's size) only the
+    top-left latent_size of y is coded, and the hyperprior (if any) sees y
+    cropped to it (its "same_zeros" convolutions extend it with zeros, as
+    the training mask does). `call(x, training=False, latent_size=...)`
+    crops identically and then returns x_hat of [B, 16h, 16w, 3] at most.
+    ResizeCompress uses this to code exactly the ceil(M H / S) x
+    ceil(M W / S) latents training charges, from an image edge-padded beyond
+    the occupied region as the training canvas is (Chen et al. Sec. III-B).
+    `latent_canvas` (int32 [2], >= latent_size; for codecs with a
+    hyperprior) is the latent size of the canvas training would see: y is
+    zero-padded to it before h_a and z_hat before h_s, exactly as training
+    zeroes them outside the occupied region, and only the ceil(h / 4) x
+    ceil(w / 4) positions of z training charges are coded. `decompress` and
+    `call` take the same argument;
     `decompress(strings, latent_size)` inverts it. `latent_size` is the int32
     [2] size of the main latent y; the caller stores it (bitstream.py).
     Both run on CPU and are deterministic. Call `prepare_for_coding()` once
@@ -43,13 +57,14 @@ class LearnedCodec(tf.keras.Model):
   #: How many strings `compress` returns (fixed per codec).
   num_strings = 1
 
-  def call(self, x, training=None, valid_size=None):
+  def call(self, x, training=None, valid_size=None, latent_size=None,
+           latent_canvas=None):
     raise NotImplementedError
 
-  def compress(self, x):
+  def compress(self, x, latent_size=None, latent_canvas=None):
     raise NotImplementedError
 
-  def decompress(self, strings, latent_size):
+  def decompress(self, strings, latent_size, latent_canvas=None):
     raise NotImplementedError
 
   def prepare_for_coding(self):
@@ -81,6 +96,29 @@ def valid_latent_mask(valid_size, stride, latent_shape):
   cols = tf.range(latent_shape[2])[None, :] < occupied[:, 1:]
   mask = tf.logical_and(rows[:, :, None], cols[:, None, :])
   return tf.cast(mask, tf.float32)[..., None]
+
+
+def crop_latent(y, latent_size):
+  """y[:, :h, :w] for `latent_size` (h, w) (None: y unchanged).
+
+  Run-time check that (h, w) is positive and fits inside y.
+  """
+  if latent_size is None:
+    return y
+  latent_size = tf.convert_to_tensor(latent_size)
+  if not latent_size.dtype.is_integer or latent_size.shape.rank != 1 or (
+      latent_size.shape[0] not in (None, 2)):
+    raise ValueError(
+        "`latent_size` must be an int32 tensor of shape [2] (height, width "
+        f"of y); received {latent_size.dtype.name} {latent_size.shape}.")
+  latent_size = tf.cast(latent_size, tf.int32)
+  checks = [tf.debugging.assert_positive(
+      latent_size, message="`latent_size` entries must be > 0."),
+            tf.debugging.assert_less_equal(
+                latent_size, tf.shape(y)[1:3],
+                message="`latent_size` exceeds the latent of the image.")]
+  with tf.control_dependencies(checks):
+    return y[:, :latent_size[0], :latent_size[1]]
 
 
 def check_valid_size(valid_size, images):

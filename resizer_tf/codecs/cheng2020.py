@@ -265,7 +265,9 @@ class Cheng2020(tfc_codec.TfcCodec):
   codec_name = "cheng2020"
   codec_id = 4
   stride = 16
-  size_multiple = 64
+  # 16, not 64: y is coded at exactly the ceil(H / 16) x ceil(W / 16)
+  # positions training charges; see Balle2018Hyperprior.size_multiple.
+  size_multiple = 16
   #: Extra downsampling of z relative to y.
   hyper_stride = 4
   #: Number of strings `compress` returns: [y, z].
@@ -376,8 +378,9 @@ class Cheng2020(tfc_codec.TfcCodec):
     return tf.cast(self.hyper_analysis(tf.cast(y, self.compute_dtype)),
                    tf.float32)
 
-  def _hyper_features(self, z_hat, latent_hw):
+  def _hyper_features(self, z_hat, latent_hw, latent_canvas=None):
     """h_s(z_hat) cropped to the size of y (z has ceil(y / 4) positions)."""
+    z_hat = self._canvas_z_hat(z_hat, latent_canvas)
     psi = self.hyper_synthesis(tf.cast(z_hat, self.compute_dtype))
     return psi[:, :latent_hw[0], :latent_hw[1]]
 
@@ -412,7 +415,8 @@ class Cheng2020(tfc_codec.TfcCodec):
     log_p = tfc.lower_bound(dist.log_prob(y), math.log(self.likelihood_bound))
     return log_p / -math.log(2.0)
 
-  def call(self, x, training=None, valid_size=None):
+  def call(self, x, training=None, valid_size=None, latent_size=None,
+           latent_canvas=None):
     """Returns (x_hat [B, H, W, 3] float32, bits [B] float32). See base.py.
 
     With `valid_size`, y outside ceil(valid / 16) is zeroed before h_a and
@@ -420,16 +424,16 @@ class Cheng2020(tfc_codec.TfcCodec):
     bits and is zeroed before h_s, and g_s sees the zeroed y_hat.
     """
     x, _ = _validation.check_image_batch(x, "x", channels=3)
-    y = self._latent(x)
+    y = base.crop_latent(self._latent(x), latent_size)
     y, mask_y, z_hat, z_bits = self._masked_hyperprior(
-        x, y, valid_size, training)
+        x, y, valid_size, training, latent_canvas)
     if training:
       y_hat = y + tf.random.uniform(tf.shape(y), -.5, .5)
     else:
       y_hat = tfc.round_st(y)
     if mask_y is not None:
       y_hat *= mask_y
-    psi = self._hyper_features(z_hat, tf.shape(y)[1:3])
+    psi = self._hyper_features(z_hat, tf.shape(y)[1:3], latent_canvas)
     weight, loc, scale = self.mixture_parameters(
         self.context_model(tf.cast(y_hat, self.compute_dtype)), psi)
     y_bits = tf.reduce_sum(self.mixture_bits(y_hat, weight, loc, scale), -1)
@@ -461,21 +465,37 @@ class Cheng2020(tfc_codec.TfcCodec):
     if self._compress_fn is None:
       self._compress_fn = tf.function(
           self._compress_graph,
-          input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])
+          input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32),
+                           tf.TensorSpec([2], tf.int32),
+                           tf.TensorSpec([2], tf.int32)])
       self._decompress_fn = tf.function(
           self._decompress_graph,
           input_signature=[tf.TensorSpec([], tf.string),
                            tf.TensorSpec([], tf.string),
+                           tf.TensorSpec([2], tf.int32),
                            tf.TensorSpec([2], tf.int32)])
     return self._compress_fn, self._decompress_fn
 
-  def compress(self, x):
-    """[1, H, W, 3] in [0, 1] -> [y string, z string]; H, W multiples of 64."""
+  def compress(self, x, latent_size=None, latent_canvas=None):
+    """[1, H, W, 3] in [0, 1] -> [y string, z string]; H, W multiples of 16.
+
+    With `latent_size`, only y[:h, :w] is coded; see base.py for
+    `latent_canvas`.
+    """
     compress_fn, _ = self._coding_functions()
     x = base.check_compress_input(x, self.size_multiple)
-    return list(compress_fn(x))
+    latent_size = self._latent_size(x, latent_size)
+    if latent_canvas is None:
+      latent_canvas = latent_size
+    return list(compress_fn(x, latent_size,
+                            tf.cast(latent_canvas, tf.int32)))
 
-  def decompress(self, strings, latent_size):
+  def _latent_size(self, x, latent_size):
+    if latent_size is None:
+      return tf.shape(x)[1:3] // self.stride
+    return tf.cast(latent_size, tf.int32)
+
+  def decompress(self, strings, latent_size, latent_canvas=None):
     """[y string, z string], int32 (h, w) of y -> x_hat [1, 16h, 16w, 3].
 
     A damaged z string raises InvalidArgumentError (tfc's sanity check); the
@@ -485,18 +505,23 @@ class Cheng2020(tfc_codec.TfcCodec):
     _, decompress_fn = self._coding_functions()
     strings, latent_size = base.check_decompress_input(
         strings, latent_size, self.num_strings)
-    return decompress_fn(strings[0], strings[1], latent_size)
+    if latent_canvas is None:
+      latent_canvas = latent_size
+    return decompress_fn(strings[0], strings[1], latent_size,
+                         tf.cast(latent_canvas, tf.int32))
 
-  def _compress_graph(self, x, return_parameters=False):
+  def _compress_graph(self, x, latent_size, latent_canvas,
+                      return_parameters=False):
     with tf.device("/cpu:0"):
-      y = self._latent(tf.cast(x, self.compute_dtype))
+      y = base.crop_latent(self._latent(tf.cast(x, self.compute_dtype)),
+                           latent_size)
       y = tf.debugging.assert_all_finite(
           y, "Cheng2020.compress: the latent y has NaN/Inf (diverged "
           "weights?).")
-      z = self._hyper_latent(y)
+      z = self._canvas_hyper_latent(y, latent_canvas)
       z_string = self.hyperprior.compress(z)[0]
       psi = self._hyper_features(self.hyperprior.quantize(z),
-                                 tf.shape(y)[1:3])
+                                 tf.shape(y)[1:3], latent_canvas)
       symbols = tf.cast(tf.round(y[0]), tf.int32)
       handle = tfc.create_range_encoder([], self._binarizer.lookup)
       outputs = self._code_serially(psi[0], handle, symbols,
@@ -514,14 +539,16 @@ class Cheng2020(tfc_codec.TfcCodec):
     """
     self._coding_functions()
     x = base.check_compress_input(x, self.size_multiple)
-    params = self._compress_graph(x, return_parameters=True)[2]
+    size = self._latent_size(x, None)
+    params = self._compress_graph(x, size, size, return_parameters=True)[2]
     return tuple(params[None, :, :, i] for i in range(3))
 
-  def _decompress_graph(self, y_string, z_string, latent_size):
+  def _decompress_graph(self, y_string, z_string, latent_size,
+                        latent_canvas):
     with tf.device("/cpu:0"):
       z_size = -(-latent_size // self.hyper_stride)
       z_hat = self.hyperprior.decompress(z_string[None], z_size)
-      psi = self._hyper_features(z_hat, latent_size)
+      psi = self._hyper_features(z_hat, latent_size, latent_canvas)
       handle = tfc.create_range_decoder(y_string, self._binarizer.lookup)
       handle, y_hat = self._code_serially(psi[0], handle)
       check = tf.debugging.assert_equal(

@@ -32,6 +32,17 @@ def gdn(name, inverse=False):
   return tfc.GDN(inverse=inverse, name=name)
 
 
+def zero_pad_to(t, size):
+  """Zero-pads the bottom/right of [B, h, w, C] to size (int [2], >= h, w)."""
+  size = tf.cast(size, tf.int32)
+  shape = tf.shape(t)
+  check = tf.debugging.assert_greater_equal(
+      size, shape[1:3], message="`latent_canvas` is smaller than the latent.")
+  with tf.control_dependencies([check]):
+    pad = size - shape[1:3]
+  return tf.pad(t, [[0, 0], [0, pad[0]], [0, pad[1]], [0, 0]])
+
+
 class TfcCodec(base.LearnedCodec):
   """Keras plumbing for codecs made of tfc layers (all Ballé codecs).
 
@@ -67,12 +78,38 @@ class TfcCodec(base.LearnedCodec):
     del config
     self.built = True
 
-  def _masked_hyperprior(self, x, y, valid_size, training):
+  def _canvas_hyper_latent(self, y, latent_canvas=None):
+    """z = h_a(y), for a coded y [B, h, w, C] as on the training canvas.
+
+    Training zeroes y outside its occupied region of a canvas of
+    `latent_canvas` latents and runs h_a on the whole canvas; coding does
+    the same (y zero-padded to the canvas), then keeps the ceil(h / 4) x
+    ceil(w / 4) positions of z that training charges. Without
+    `latent_canvas`, plain h_a(y).
+    """
+    if latent_canvas is None:
+      return self._hyper_latent(y)
+    shape = tf.shape(y)
+    z = self._hyper_latent(zero_pad_to(y, latent_canvas))
+    size = -(-shape[1:3] // self.hyper_stride)
+    return z[:, :size[0], :size[1]]
+
+  def _canvas_z_hat(self, z_hat, latent_canvas=None):
+    """z_hat zero-padded to the canvas' hyper-latent size before h_s, as
+    training zeroes z_hat outside its charged region (None: unchanged)."""
+    if latent_canvas is None:
+      return z_hat
+    return zero_pad_to(z_hat, -(-tf.cast(latent_canvas, tf.int32) //
+                                self.hyper_stride))
+
+  def _masked_hyperprior(self, x, y, valid_size, training,
+                         latent_canvas=None):
     """Hyperprior step shared by Ballé18-Hyper and Cheng20.
 
     y is zeroed outside its occupied region ceil(valid / stride) before the
     hyper-analysis, and z is charged only inside ceil(valid / (stride *
-    hyper_stride)), which is what coding a cropped image does.
+    hyper_stride)), which is what coding a cropped image does (coding
+    passes `latent_canvas`, see `_canvas_hyper_latent`).
     Returns (y, mask_y or None, z_hat, z_bits).
     """
     mask_y = mask_z = None
@@ -80,7 +117,7 @@ class TfcCodec(base.LearnedCodec):
       valid_size = base.check_valid_size(valid_size, x)
       mask_y = base.valid_latent_mask(valid_size, self.stride, tf.shape(y))
       y *= mask_y
-    z = self._hyper_latent(y)
+    z = self._canvas_hyper_latent(y, latent_canvas)
     if valid_size is not None:
       mask_z = base.valid_latent_mask(
           valid_size, self.stride * self.hyper_stride, tf.shape(z))
