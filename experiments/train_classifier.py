@@ -37,14 +37,22 @@ from resizer_tf.training import runner
 FLAGS = flags.FLAGS
 
 
-def define_model_flags(default_backbone, default_resizer):
+def define_model_flags(default_backbone, default_resizer,
+                       default_weights_mode="full"):
   """Flags shared by both vision binaries."""
   flags.DEFINE_string("backbone", default_backbone,
                       f"One of {sorted(models.BACKBONES)}.")
   flags.DEFINE_string("backbone_kwargs", "{}",
                       'JSON constructor arguments, e.g. {"alpha": 0.35}.')
   flags.DEFINE_string("backbone_weights", None,
-                      "Local weights file of the backbone (never downloaded).")
+                      "Local file of the trained baseline (never downloaded): "
+                      "its final.keras, or a Keras .h5 weights file.")
+  flags.DEFINE_enum("weights_mode", default_weights_mode,
+                    list(models.weights.WEIGHTS_MODES),
+                    "full: backbone AND classifier head from "
+                    "--backbone_weights (Sec. 4: classifiers initialised "
+                    "from the trained baselines); backbone: headless "
+                    "backbone only, new random head.")
   flags.DEFINE_enum("resizer", default_resizer, list(builder.RESIZERS),
                     "Learned resizer (Fig. 3) or the plain baseline.")
   flags.DEFINE_list("input_size", ["224", "224"],
@@ -120,6 +128,7 @@ def model_builder(task, num_outputs, initialise=True):
         resizer_interpolation=FLAGS.resizer_interpolation,
         resizer_input_scale=FLAGS.resizer_input_scale,
         backbone_weights=FLAGS.backbone_weights if initialise else None,
+        weights_mode=FLAGS.weights_mode,
         head_dropout=FLAGS.head_dropout,
         backbone_kwargs=json.loads(FLAGS.backbone_kwargs))
     if initialise and FLAGS.init_resizer_from:
@@ -179,10 +188,10 @@ def classification_data(input_size):
     train, info = data.fashion_mnist_dataset(
         "train", input_size, batch, subset=FLAGS.train_subset,
         seed=FLAGS.seed, repeat=repeat, root=FLAGS.fashion_mnist_root,
-        **common)
+        distortion=FLAGS.distortion, **common)
     val, _ = data.fashion_mnist_dataset(
         "test", input_size, batch, subset=FLAGS.val_subset,
-        root=FLAGS.fashion_mnist_root, **common)
+        root=FLAGS.fashion_mnist_root, distortion=FLAGS.distortion, **common)
   elif FLAGS.dataset == "folder":
     if not FLAGS.train_dir or not FLAGS.val_dir:
       raise app.UsageError("--dataset=folder needs --train_dir and --val_dir.")
@@ -203,6 +212,10 @@ def classification_data(input_size):
     raise app.UsageError(
         "--dataset must be fashion_mnist, folder or tfds:<name>; got "
         f"{FLAGS.dataset!r}.")
+  if FLAGS.distortion not in (None, "", "none") and (
+      FLAGS.dataset != "fashion_mnist"):
+    raise app.UsageError("--distortion is implemented for "
+                         "--dataset=fashion_mnist only.")
   if not info.num_classes:
     raise app.UsageError("The dataset's number of classes is unknown.")
   return train, val, info
@@ -235,6 +248,12 @@ def define_classifier_flags():
   flags.DEFINE_string("train_split", "train", "TFDS training split.")
   flags.DEFINE_string("val_split", "validation", "TFDS validation split.")
   flags.DEFINE_float("label_smoothing", 0.1, "eps of Eq. (1) (paper: 0.1).")
+  flags.DEFINE_string("distortion", "none",
+                      "Table 9: none, noise[:0.1], downscale[:4] or "
+                      "jpeg[:10], applied to every train and test image "
+                      "before the pre-resize (data/distortions.py). With "
+                      "downscale the resizer input is the small image, e.g. "
+                      "--input_size=7,7 --output_size=28,28.")
 
 
 if __name__ == "__main__":

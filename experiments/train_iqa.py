@@ -49,6 +49,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  vision.define_model_flags("inception_v2", "learned")
+  # Sec. 4.2: ImageNet backbones, a new 10-bin head.
+  vision.define_model_flags("inception_v2", "learned", "backbone")
   define_iqa_flags()
   app.run(main)

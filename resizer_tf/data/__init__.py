@@ -1,4 +1,5 @@
 """Input pipelines of the vision experiments (Talebi & Milanfar, Sec. 4)."""
+from resizer_tf.data import distortions
 from resizer_tf.data import files
 from resizer_tf.data import preprocess
 from resizer_tf.data import fashion_mnist

@@ -11,6 +11,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from resizer_tf.data import distortions
 from resizer_tf.data import preprocess
 
 DEFAULT_ROOT = "/usr/share/datasets/fashion-mnist"
@@ -70,7 +71,8 @@ def subset_indices(labels, count, seed=0):
 
 def fashion_mnist_dataset(split, input_size, batch_size, training=None,
                           subset=None, seed=0, method="bilinear",
-                          antialias=False, root=DEFAULT_ROOT, repeat=False):
+                          antialias=False, root=DEFAULT_ROOT, repeat=False,
+                          distortion=None, distortion_seed=None):
   """Fashion-MNIST as (images [B, H, W, 3] float 0-255, labels int32).
 
   The 28x28 grey images are repeated to RGB and resized to `input_size`
@@ -86,6 +88,12 @@ def fashion_mnist_dataset(split, input_size, batch_size, training=None,
     method, antialias: the pre-resize (paper: bilinear or bicubic).
     root: folder of the idx files.
     repeat: repeat forever (for `steps_per_epoch`).
+    distortion: a Table 9 distortion applied to the 28x28 image before the
+      pre-resize (`data.distortions`: "noise", "downscale", "jpeg", with an
+      optional ":value"); e.g. "downscale" gives 7x7 images, to be resized
+      4x by the resizer (input_size=(7, 7), output_size=(28, 28)).
+    distortion_seed: seed of the noise (default: 0 for "train", 1 for
+      "test"); example i of the split always gets the same noise.
 
   Returns:
     (tf.data.Dataset, SourceInfo).
@@ -95,14 +103,22 @@ def fashion_mnist_dataset(split, input_size, batch_size, training=None,
   images, labels = images[index], labels[index].astype(np.int32)
   if training is None:
     training = split == "train"
-  dataset = tf.data.Dataset.from_tensor_slices((images[..., None], labels))
+  if distortion_seed is None:
+    distortion_seed = 0 if split == "train" else 1
+  distortions.parse(distortion)  # Fails early on a bad spec.
+  dataset = tf.data.Dataset.from_tensor_slices(
+      (images[..., None], labels, index.astype(np.int64)))
   if training:
     dataset = dataset.shuffle(len(labels), seed=seed,
                               reshuffle_each_iteration=True)
-  dataset = dataset.map(
-      lambda x, y: (preprocess.resize_to_input(x, input_size, method,
-                                               antialias), y),
-      num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+
+  def prepare(x, y, i):
+    x = distortions.distort(tf.repeat(x, 3, axis=-1), distortion,
+                            distortion_seed, i)
+    return preprocess.resize_to_input(x, input_size, method, antialias), y
+
+  dataset = dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE,
+                        deterministic=not training)
   dataset = preprocess.finish(dataset, batch_size, training, repeat=repeat)
   info = preprocess.SourceInfo(num_examples=len(labels), num_classes=10,
                                class_names=CLASS_NAMES, skipped=0)

@@ -9,3 +9,4 @@ from resizer_tf.models.builder import count_flops
 from resizer_tf.models.builder import resized_images_model
 from resizer_tf.models.builder import transfer_resizer_weights
 from resizer_tf.models.inception_v2 import InceptionV2
+from resizer_tf.models import weights

@@ -19,6 +19,7 @@ import tensorflow as tf
 from resizer_tf import _validation
 from resizer_tf.layers import learned_resizer as learned_resizer_lib
 from resizer_tf.models import backbones
+from resizer_tf.models import weights as weights_lib
 
 RESIZERS = ("learned", "bilinear", "bicubic")
 TASKS = ("classification", "iqa")
@@ -69,7 +70,7 @@ def build_vision_model(backbone, task="classification", num_classes=1000,
                        resizer_interpolation="bilinear",
                        resizer_input_scale=1.0 / 255.0, backbone_weights=None,
                        head_dropout=0.0, num_score_bins=10,
-                       backbone_kwargs=None, name=None):
+                       backbone_kwargs=None, name=None, weights_mode="full"):
   """Builds resizer -> backbone -> head (Fig. 1, Table 3).
 
   Args:
@@ -85,11 +86,19 @@ def build_vision_model(backbone, task="classification", num_classes=1000,
     resizer_interpolation: the learned resizer's base resizer (paper:
       bilinear).
     resizer_input_scale: see `build_resizer_stage`.
-    backbone_weights: None or a local weights file for the backbone.
+    backbone_weights: None or a local file of a trained baseline: a
+      `.keras` / SavedModel of `build_vision_model` (e.g. a bilinear
+      baseline's final.keras), or an HDF5 weights file (Keras applications
+      full or "_notop" files, matched by layer name).
     head_dropout: dropout before the head (paper: none stated; 0).
     num_score_bins: bins of the IQA distribution (AVA: 10).
     backbone_kwargs: extra constructor arguments (e.g. {"alpha": 0.35}).
     name: model name.
+    weights_mode: "full" (default; Sec. 4: the classifiers are initialised
+      from the trained baselines, Tables 4, 6): backbone AND classifier head
+      from `backbone_weights` (a file without a head raises); "backbone":
+      the headless backbone only, the head starts random (a new head, e.g.
+      the IQA bins on an ImageNet backbone).
 
   Returns:
     A functional `tf.keras.Model`, [batch, H_in, W_in, 3] in [0, 255] ->
@@ -111,6 +120,14 @@ def build_vision_model(backbone, task="classification", num_classes=1000,
   if not 0.0 <= head_dropout < 1.0:
     raise ValueError(f"`head_dropout` must be in [0, 1); received "
                      f"{head_dropout}.")
+  if weights_mode not in weights_lib.WEIGHTS_MODES:
+    raise ValueError(f"`weights_mode` must be one of "
+                     f"{weights_lib.WEIGHTS_MODES}; received {weights_mode!r}.")
+  if backbone_weights is not None:
+    backbone_weights = weights_lib.check_weights_argument(
+        backbone_weights, f"backbone {backbone!r}")
+  model_file = (backbone_weights is not None and
+                weights_lib.is_model_file(backbone_weights))
   layers = tf.keras.layers
   inputs = layers.Input(shape=(*(input_size or (None, None)), 3),
                         name="images")
@@ -119,8 +136,11 @@ def build_vision_model(backbone, task="classification", num_classes=1000,
                           resizer_input_scale)
   x = backbones.BackbonePreprocessing(spec.preprocessing,
                                       name=RESIZED_OUTPUT)(x)
-  net = backbones.build_backbone(backbone, output_size, backbone_weights,
-                                 **(backbone_kwargs or {}))
+  net = backbones.build_backbone(
+      backbone, output_size, None if model_file else backbone_weights,
+      **(backbone_kwargs or {}))
+  if model_file:
+    weights_lib.load_backbone_from_model_file(net, backbone_weights)
   try:  # Keras 3: `name` is a plain attribute.
     net.name = BACKBONE_LAYER
   except AttributeError:  # Keras 2: a read-only property over `_name`.
@@ -128,7 +148,10 @@ def build_vision_model(backbone, task="classification", num_classes=1000,
   x = net(x)
   if head_dropout:
     x = layers.Dropout(head_dropout, name="head_dropout")(x)
-  x = layers.Dense(int(units), name="logits")(x)
+  head = layers.Dense(int(units), name="logits")
+  x = head(x)
+  if backbone_weights is not None and weights_mode == "full":
+    weights_lib.load_head_weights(head, backbone_weights)
   # float32 softmax: the losses must not see float16 under mixed precision.
   outputs = layers.Activation(
       "softmax", dtype="float32",

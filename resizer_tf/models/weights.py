@@ -9,6 +9,17 @@ import os
 import numpy as np
 import tensorflow as tf
 
+#: How `build_vision_model(backbone_weights=...)` initialises a model.
+#: "full": backbone and classifier head from a trained baseline (Talebi &
+#: Milanfar Sec. 4: "the classifiers are initialized from the trained
+#: baselines", Tables 4, 6); "backbone": the headless backbone only, the
+#: head starts random (e.g. a new head, like the 10-bin IQA head on an
+#: ImageNet backbone, Sec. 4.2).
+WEIGHTS_MODES = ("full", "backbone")
+#: Names of the classifier head in the files `full` accepts: this library's
+#: models ("logits") and tf.keras.applications' full files ("predictions").
+HEAD_LAYER_NAMES = ("logits", "predictions")
+
 
 def check_weights_argument(weights, what):
   """Returns None or an existing path; refuses "imagenet" with a clear error."""
@@ -101,3 +112,89 @@ def fix_keras_efficientnet_normalization(model):
         layer.finalize_state()
         return True
   return False
+
+
+def is_model_file(path):
+  """True for a whole saved model (`.keras` file or SavedModel folder), as
+  the training binaries write (`final.keras`), rather than a weights file."""
+  path = os.fspath(path)
+  return path.endswith(".keras") or tf.io.gfile.exists(
+      os.path.join(path, "saved_model.pb"))
+
+
+def _h5_layer_weights(path, names):
+  """(layer name, [arrays]) of the first of `names` stored in an HDF5 weights
+  file, or (None, None)."""
+  import h5py  # pylint: disable=g-import-not-at-top
+  with h5py.File(path, "r") as f:
+    group = f["model_weights"] if "model_weights" in f else f
+    for name in names:
+      if name not in group:
+        continue
+      layer = group[name]
+      weight_names = [n.decode("utf8") if isinstance(n, bytes) else str(n)
+                      for n in layer.attrs.get("weight_names", [])]
+      if weight_names:
+        return name, [np.asarray(layer[n]) for n in weight_names]
+  return None, None
+
+
+def _assign(layer, values, path, what):
+  shapes = [tuple(w.shape) for w in layer.weights]
+  if [tuple(v.shape) for v in values] != shapes:
+    raise ValueError(
+        f"The {what} in {path!r} has weight shapes "
+        f"{[tuple(v.shape) for v in values]}; this model's "
+        f"'{layer.name}' layer needs {shapes} (another number of classes? "
+        "Use weights_mode='backbone' to start the head from scratch).")
+  layer.set_weights(values)
+
+
+def load_head_weights(head, path):
+  """Initialises the classifier head (`Dense`) from the one in `path`.
+
+  `path` is an HDF5 weights file holding a "logits" (this library) or
+  "predictions" (a full tf.keras.applications file) layer, or a `.keras` /
+  SavedModel of a model with a "logits" layer. A file without a head raises
+  a ValueError naming weights_mode="backbone".
+  """
+  path = os.fspath(path)
+  if is_model_file(path):
+    source = tf.keras.models.load_model(path, compile=False)
+    try:
+      layer = source.get_layer(HEAD_LAYER_NAMES[0])
+    except ValueError:
+      layer = None
+    values = layer.get_weights() if layer is not None else None
+  else:
+    _, values = _h5_layer_weights(path, HEAD_LAYER_NAMES)
+  if not values:
+    raise ValueError(
+        f"{path!r} has no classifier head (no layer named one of "
+        f"{HEAD_LAYER_NAMES}), so the whole baseline cannot be loaded. Pass "
+        "a file of the trained baseline (e.g. its final.keras, or a full "
+        "Keras applications .h5), or weights_mode='backbone' to load only "
+        "the backbone and start the head from scratch.")
+  _assign(head, values, path, "classifier head")
+  return head
+
+
+def load_backbone_from_model_file(backbone, path, backbone_layer="backbone"):
+  """Copies the backbone of a saved vision model (`.keras` / SavedModel of
+  `build_vision_model`, e.g. a baseline's final.keras) into `backbone`."""
+  source = tf.keras.models.load_model(os.fspath(path), compile=False)
+  try:
+    src = source.get_layer(backbone_layer)
+  except ValueError:
+    raise ValueError(
+        f"{path!r} is a saved model without a '{backbone_layer}' layer; "
+        "expected a model built by resizer_tf.models.build_vision_model."
+    ) from None
+  src_weights = src.get_weights()
+  if [w.shape for w in src_weights] != [tuple(w.shape)
+                                        for w in backbone.weights]:
+    raise ValueError(
+        f"The backbone in {path!r} does not have this backbone's "
+        "architecture (different weight shapes).")
+  backbone.set_weights(src_weights)
+  return backbone
