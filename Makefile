@@ -10,6 +10,7 @@ VENV_KERAS3 ?= .venv-keras3
 PY_KERAS3 := $(VENV_KERAS3)/bin/python
 KERAS3_TENSORFLOW ?= tensorflow-cpu
 KERAS3_TESTS ?= tests/test_layers.py tests/test_warp.py tests/test_models.py \
+  tests/test_train_vision.py \
   tests/test_losses.py tests/test_data.py tests/test_flops.py
 # A quick subset of the pinned suite (under 3 minutes on 2 cores).
 FAST_TESTS ?= tests/test_layers.py tests/test_losses.py tests/test_data.py \
@@ -52,8 +53,10 @@ test-keras3: install-keras3
 	$(PY_KERAS3) -m pytest $(PYTEST_FLAGS) $(KERAS3_TESTS)
 
 # Runs the shell commands of README.md and docs/*.md (cheap ones, tiny flags).
+# CHECK_DOCS_FLAGS=--flags_only checks flags without running the binaries.
+CHECK_DOCS_FLAGS ?=
 check-docs: install
-	$(PY) tools/check_docs.py
+	$(PY) tools/check_docs.py $(CHECK_DOCS_FLAGS)
 
 BAZEL_TESTS ?= //...
 bazel-test: install

@@ -2,6 +2,8 @@
 
 The layer and vision tests run in both CI legs (README.md, "Test matrix").
 """
+import os
+
 import pytest
 import tensorflow as tf
 
@@ -41,3 +43,12 @@ def save_legacy_h5_weights(model, path):
     model.save(path)
   else:
     model.save_weights(path)
+
+
+def backup_checkpoint_file(backup_dir):
+  """The file `tf.keras.callbacks.BackupAndRestore` writes once a backup is
+  complete: a TF checkpoint index in Keras 2, the training metadata (written
+  after the weights) in Keras 3."""
+  if KERAS_3:
+    return os.path.join(backup_dir, "training_metadata.json")
+  return os.path.join(backup_dir, "chief", "checkpoint")

@@ -16,6 +16,8 @@ from resizer_tf import data
 from resizer_tf import models
 from resizer_tf.models import training
 
+import keras_compat  # tests/keras_compat.py
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = dict(input_size=(14, 12), output_size=(8, 6),
             backbone_kwargs={"width": 4})
@@ -167,7 +169,7 @@ def test_classifier_resumes_after_kill(tmp_path):
   first = subprocess.Popen(args + ["--epochs=1000"], cwd=ROOT, env=_env(),
                            stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
-  index = os.path.join(model_dir, "backup", "chief", "checkpoint")
+  index = keras_compat.backup_checkpoint_file(os.path.join(model_dir, "backup"))
   deadline = time.time() + 240
   while not os.path.exists(index) and time.time() < deadline:
     assert first.poll() is None, "training exited before its first checkpoint"
