@@ -16,6 +16,8 @@ from resizer_tf.metrics.rate import bd_rate_aggregated
 from resizer_tf.metrics.rate import bd_rate_per_image
 from resizer_tf.metrics.rate import bpp
 from resizer_tf.metrics.rate import NoOverlapError
+from resizer_tf.metrics.two_afc import two_afc_oracle
+from resizer_tf.metrics.two_afc import two_afc_score
 from resizer_tf.metrics.vmaf import vmaf
 from resizer_tf.metrics.vmaf import VmafUnavailableError
 
