@@ -29,6 +29,7 @@ INSTALL_REQUIRES = [
     "numpy",  # TensorFlow itself bounds it (numpy < 2 for TF 2.14).
     "scipy",
     "absl-py",
+    "bjontegaard==1.3.0",  # BD-rates (resizer_tf.metrics.rate)
     "matplotlib",
     "scikit-image",
     "pillow",
@@ -45,7 +46,7 @@ EXTRAS = {
         "scipy~=1.11.0",
     ],
     "test": ["pytest"],
-    "eval": ["bjontegaard==1.3.0", "sewar", "imageio-ffmpeg==0.8.1",
+    "eval": ["sewar", "imageio-ffmpeg==0.8.1",
              "pillow-heif", "scikit-learn"],
 }
 EXTRAS["all"] = sorted({p for ps in EXTRAS.values() for p in ps})
