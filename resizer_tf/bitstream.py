@@ -42,6 +42,7 @@ that SavedModels verify it without Python (TF has no SHA op). It is not a
 signature: a forged file can carry a valid checksum, which is why every
 header field is also validated.
 """
+import contextlib
 import hashlib
 import json
 import struct
@@ -151,17 +152,25 @@ def compute_model_fingerprint(model):
   return h.digest()[:FINGERPRINT_BYTES]
 
 
-def freeze_model_fingerprint(model):
-  """Computes the fingerprint once and keeps it on `model` (exports, loaded
-  models: weights that no longer change). Returns it."""
-  fingerprint = compute_model_fingerprint(model)
-  model._coding_fingerprint = fingerprint  # pylint: disable=protected-access
-  return fingerprint
+@contextlib.contextmanager
+def frozen_fingerprint(model, fingerprint):
+  """Within the block, `model` writes and expects `fingerprint` (computed
+  once, e.g. at export) instead of recomputing it from its weights. Used
+  while tracing a SavedModel's functions: the graph keeps the constant, and
+  the live model is left as it was (later training changes its
+  fingerprint again)."""
+  previous = getattr(model, "_coding_fingerprint", None)
+  model._coding_fingerprint = bytes(fingerprint)  # pylint: disable=protected-access
+  try:
+    yield
+  finally:
+    model._coding_fingerprint = previous  # pylint: disable=protected-access
 
 
 def model_fingerprint(model):
-  """The fingerprint `model` writes: frozen if frozen, else computed now
-  (inside a tf.function: at trace time, from the current weights)."""
+  """The fingerprint `model` writes: the frozen one inside
+  `frozen_fingerprint`, else computed now from the current weights (inside a
+  tf.function: at trace time)."""
   frozen = getattr(model, "_coding_fingerprint", None)
   if frozen is not None:
     return frozen

@@ -29,14 +29,16 @@ CONFIG_FILE = "model_config.json"
 class CompressionModule(tf.Module):
   """The coding functions of a model, with input signatures, for export.
 
-  The model's fingerprint is computed once, here: the module is for a
-  trained model whose weights no longer change.
+  The model's fingerprint is computed once, here, and baked into the
+  traced functions: the module is for a trained model whose weights no
+  longer change (make a new module after more training).
   """
 
   def __init__(self, model):
     super().__init__()
     self.model = model
-    fingerprint = bitstream.freeze_model_fingerprint(model)
+    fingerprint = bitstream.compute_model_fingerprint(model)
+    self._fingerprint_bytes = fingerprint
     self.codec_name = tf.Variable(model.codec.codec_name, trainable=False)
     self.lmbda = tf.Variable(model.lmbda, trainable=False)
     self.resize = tf.Variable(model.resize, trainable=False)
@@ -44,13 +46,15 @@ class CompressionModule(tf.Module):
 
   @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)])
   def compress(self, image):
-    with tf.device("/cpu:0"):
+    with tf.device("/cpu:0"), bitstream.frozen_fingerprint(
+        self.model, self._fingerprint_bytes):
       file, scale = self.model.compress(image)
     return {"file": file, "scale": scale}
 
   @tf.function(input_signature=[tf.TensorSpec([], tf.string)])
   def decompress(self, file):
-    with tf.device("/cpu:0"):
+    with tf.device("/cpu:0"), bitstream.frozen_fingerprint(
+        self.model, self._fingerprint_bytes):
       return {"image": self.model.decompress(file)}
 
 

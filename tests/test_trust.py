@@ -97,11 +97,16 @@ def test_fingerprint_names_weights_and_tables_exactly(models):
   assert before == bitstream.compute_model_fingerprint(a)  # deterministic
   same = tiny(1)
   assert bitstream.compute_model_fingerprint(same) == before
+  module = serving.CompressionModule(a)  # computes it once, for export
+  assert module.fingerprint.numpy() == before
   v = a.codec.weights[0]
   old = v.numpy()
   v.assign(old + np.float32(1e-6))
   try:
     assert bitstream.compute_model_fingerprint(a) != before
+    # The live model is not frozen by the module: after more training its
+    # files carry its new fingerprint.
+    assert bitstream.model_fingerprint(a) != before
   finally:
     v.assign(old)
 
