@@ -3,8 +3,6 @@
 Every case asserts the exact outcome: the error message, the exit status,
 that no file changed, or the correct decode. Tiny models keep it fast.
 """
-import fcntl
-import json
 import os
 import struct
 import subprocess
