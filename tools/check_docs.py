@@ -12,8 +12,15 @@ every ```python block is a snippet. Then, in document order:
   printed (absl parses and validates them, required flags included, without
   running `main`). If no path it names is missing (e.g. /data/AVA/...), it is
   then run for real with the tiny flags of TINY_FLAGS appended (absl: the
-  last value of a flag wins), so a training takes seconds.
+  last value of a flag wins), so a training takes a minute or two. Binaries
+  that are long by design (FLAGS_ONLY: benchmarks, campaigns, the demo) and
+  commands that regenerate the published results under docs/ or
+  benchmarks/results/ get the flag check only.
 * Python snippets run as printed in a fresh interpreter.
+* The same command twice is run once.
+
+`--flags_only` runs no binary at all (a couple of minutes instead of about
+ten on 2 idle cores).
 
 Everything runs in a scratch working directory whose `runs/` holds links to
 the repository's `runs/bench768` and `runs/train_images` (made by `make
@@ -44,6 +51,8 @@ SHARED_RUNS = ("runs/bench768", "runs/train_images")
 # (demo, test, benchmarks, campaign, ...) are documented to take minutes to
 # hours and are only checked to exist.
 RUN_MAKE = ("bench-images", "train-images")
+# Commands that write here regenerate the published results: long by design.
+RESULTS_DIRS = ("docs/", "benchmarks/results")
 # Appended to a binary's printed flags to make the run tiny.
 TINY_FLAGS: Dict[str, List[str]] = {
     "experiments.train_compression": [
@@ -231,6 +240,9 @@ class Checker:
       return Result(item, "flags", "--flags_only")
     if module.startswith(FLAGS_ONLY) or module not in TINY_FLAGS:
       return Result(item, "flags", "long-running; flags checked only")
+    if any(p.startswith(RESULTS_DIRS) for p in _paths(args)):
+      return Result(item, "flags", "regenerates published results (long); "
+                    "flags checked only")
     code, out = self._run([self.python, "-m", module] + args +
                           TINY_FLAGS[module])
     return Result(item, "ran" if code == 0 else "FAIL",
