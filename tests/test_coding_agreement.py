@@ -4,8 +4,9 @@ Training (`ResizeCompress.call`) charges only the occupied latent region
 ceil(M H / 16) x ceil(M W / 16) of the full canvas, with y zeroed outside it
 before the hyper-analysis. Coding must code exactly that: before this test,
 Ballé18-Hyper and Cheng20 edge-padded the shrunk image to 64 and coded every
-position (8 x 8 = 64 latents here instead of 5 x 7 = 35: the file was ~80 %
-larger than the training estimate).
+position (8 x 8 = 64 latents here instead of 5 x 7 = 35; measured on the
+previous commit with this test's models: files 1968 and 1904 bits against
+training estimates of 1154 and 1295, +71 % and +47 %).
 """
 import numpy as np
 import pytest
