@@ -26,6 +26,8 @@ Everything runs in a scratch working directory whose `runs/` holds links to
 the repository's `runs/bench768` and `runs/train_images` (made by `make
 bench-images` / `make train-images`), so commands never touch your own runs.
 A placeholder (`...`) in a command is an error: docs show complete commands.
+Fenced blocks that are not commands (program output, file contents) take a
+language tag such as ```text; untagged diagrams are recognised and skipped.
 The exit status is the number of failures (0: all good).
 """
 import argparse
@@ -127,15 +129,13 @@ def extract(path: str) -> List[Item]:
           continue
         command += stripped
         words = shlex.split(command, comments=True) if command.strip() else []
-        if words and words[0] in COMMAND_WORDS:
-          items.append(Item(f"{rel}:{first}", "shell", command.strip()))
-        elif words and not items_is_diagram(words):
+        if words and (words[0] in COMMAND_WORDS or not _is_diagram(words)):
           items.append(Item(f"{rel}:{first}", "shell", command.strip()))
         command, first = "", None
   return items
 
 
-def items_is_diagram(words: List[str]) -> bool:
+def _is_diagram(words: List[str]) -> bool:
   """Fenced text that is not a command (an ASCII diagram, a table)."""
   return not re.match(r"^[\w./-]+$", words[0]) or any(
       c in " ".join(words) for c in "─►│┌└")
