@@ -361,8 +361,13 @@ def test_keras_file_and_another_process_give_identical_bytes(tmp_path):
       capture_output=True, text=True, env=env, timeout=300, check=True)
   line = [l for l in result.stdout.splitlines() if l.startswith("RESULT")][0]
   assert json.loads(line[len("RESULT"):]) == expected
-  np.testing.assert_array_equal(np.load(tmp_path / "x_hat.npy"),
-                                codec.decompress(strings, latent))
+  # The decoded latents are identical (the bytes are); the synthesis
+  # transform's float convolutions depend on the thread count (oneDNN
+  # blocking: measured up to 3.6e-6 on 5 % of the values), so the images
+  # agree to float tolerance, not bit for bit.
+  np.testing.assert_allclose(np.load(tmp_path / "x_hat.npy"),
+                             codec.decompress(strings, latent), rtol=0,
+                             atol=1e-4)
 
 
 def test_savedmodel_round_trip_gives_identical_bytes(tmp_path):
