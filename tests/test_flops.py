@@ -5,6 +5,8 @@ import tensorflow as tf
 
 from resizer_tf import models
 
+import keras_compat  # tests/keras_compat.py
+
 
 def _balle2017_conv_flops(n, height, width):
   """2 x multiply-adds of Ballé17's six convolutions, by hand.
@@ -55,9 +57,9 @@ def test_count_flops_of_a_keras_layer_unchanged():
 def test_resize_param_net_uses_plain_batch_norm_on_one_replica():
   """Synchronised BatchNorm only when several replicas share the batch. On
   one replica the plain layer normalises exactly as the synchronised one
-  does; its moving variance takes the unbiased batch variance (as the
-  fused TF1 layer of the authors' code did), the synchronised one the
-  biased one: both checked against numpy."""
+  does; under Keras 2 its moving variance takes the unbiased batch variance
+  (as the fused TF1 layer of the authors' code did), the synchronised one
+  (and Keras 3's plain one) the biased one: checked against numpy."""
   from resizer_tf.layers import resize_param_net  # pylint: disable=g-import-not-at-top
   x = tf.random.stateless_uniform([4, 24, 24, 3], seed=(1, 2))
   net = resize_param_net.ResizeParamNet()
@@ -81,8 +83,11 @@ def test_resize_param_net_uses_plain_batch_norm_on_one_replica():
   for layer in (plain, synced):
     np.testing.assert_allclose(layer.moving_mean.numpy(),
                                (1 - momentum) * mean, rtol=1e-4, atol=1e-6)
+  # Keras 2's fused kernel keeps the unbiased batch variance; Keras 3's
+  # plain layer keeps the biased one, as the synchronised layer does.
+  plain_var = var if keras_compat.KERAS_3 else var * n / (n - 1)
   np.testing.assert_allclose(plain.moving_variance.numpy(),
-                             momentum + (1 - momentum) * var * n / (n - 1),
+                             momentum + (1 - momentum) * plain_var,
                              rtol=1e-5)
   np.testing.assert_allclose(synced.moving_variance.numpy(),
                              momentum + (1 - momentum) * var, rtol=1e-5)
