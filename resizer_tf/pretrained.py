@@ -101,15 +101,16 @@ def load(name: str, quality: int, weights_dir: str = None):
                    m["sha256"])
 
 
-def write_index(weights_dir: str = None, measured=None,
-                fingerprints=None):
+def write_index(weights_dir: str = None, measured=None, fingerprint=True):
   """Rebuilds index.json from the weights files in `weights_dir`.
 
   Published models are the files named "<name>_q<k>.npz" for the names in
   MODEL_NAMES (other files, e.g. a campaign's shared warm start, are not
   listed). `measured` maps (name, quality) to a dict of stand-in results
-  (bpp, psnr, ...) to record; `fingerprints` maps file names to the model
-  fingerprints that compressed files carry.
+  (bpp, psnr, ...) to record. With `fingerprint`, each new or changed
+  file's model is loaded once to record the fingerprint its compressed
+  files carry (`serving.model_fingerprint_hex`), which lets `decompress`
+  find the model from a file alone.
   """
   import hashlib  # pylint: disable=g-import-not-at-top
   weights_dir = weights_dir or WEIGHTS_DIR
@@ -140,8 +141,10 @@ def write_index(weights_dir: str = None, measured=None,
           entry_[key] = previous[key]
     if (name, int(q)) in measured:
       entry_["stand_in"] = measured[(name, int(q))]
-    if fingerprints and file in fingerprints:
-      entry_["fingerprint"] = fingerprints[file]
+    if fingerprint and "fingerprint" not in entry_:
+      from resizer_tf import serving  # pylint: disable=g-import-not-at-top
+      entry_["fingerprint"] = serving.model_fingerprint_hex(
+          load_file(path, sha))
     models.append(entry_)
   _io.atomic_write_text(os.path.join(weights_dir, INDEX_FILE),
                         json.dumps({"models": models}, indent=1) + "\n")

@@ -142,6 +142,10 @@ def test_pretrained_registry_load_and_errors(tmp_path):
   assert [(m["name"], m["quality"]) for m in models] == [
       ("balle2017+resize", 1)]
   model = pretrained.load("balle2017+resize", 1, str(tmp_path))
+  # The recorded fingerprint is the one the model's files carry.
+  from resizer_tf import bitstream  # pylint: disable=g-import-not-at-top
+  assert models[0]["fingerprint"] == (
+      bitstream.compute_model_fingerprint(model).hex())
   image = (np.random.default_rng(0).uniform(size=(40, 56, 3)) * 255).astype(
       np.uint8)
   file, _ = model.compress(image)
@@ -163,7 +167,7 @@ def test_pretrained_registry_load_and_errors(tmp_path):
 def test_evaluation_reads_a_pretrained_model(tmp_path, monkeypatch):
   from resizer_tf.evaluation import learned  # pylint: disable=g-import-not-at-top
   _publish(tmp_path, "balle2017_q1", False)
-  pretrained.write_index(str(tmp_path))
+  pretrained.write_index(str(tmp_path), fingerprint=False)
   monkeypatch.setattr(pretrained, "WEIGHTS_DIR", str(tmp_path))
   adapter = learned.LearnedCodecAdapter("pretrained:balle2017:1")
   assert (adapter.name, adapter.point) == ("balle2017", "0.01")

@@ -1,5 +1,6 @@
 """Training loop pieces for `ResizeCompress` (Chen et al., Sec. III-F)."""
 import os
+import time
 
 import tensorflow as tf
 from absl import logging
@@ -82,13 +83,54 @@ def build_model(codec, codec_kwargs=None, learning_rate_value=1e-4,
   return model
 
 
+class Progress(tf.keras.callbacks.Callback):
+  """One log line every `every` steps: step, steps/s, ETA and the metrics."""
+
+  def __init__(self, total_steps, every=100):
+    super().__init__()
+    self.total, self.every = int(total_steps), max(1, int(every))
+    self._step = 0
+    self._t0 = None
+    self._s0 = 0
+
+  def on_epoch_begin(self, epoch, logs=None):
+    if self._t0 is None:
+      self._step = epoch * self.params["steps"]
+      self._s0, self._t0 = self._step, time.time()
+
+  def on_train_batch_end(self, batch, logs=None):
+    self._step += 1
+    if self._step % self.every and self._step != self.total:
+      return
+    rate = (self._step - self._s0) / max(1e-9, time.time() - self._t0)
+    eta = (self.total - self._step) / rate if rate else float("inf")
+    metrics = " ".join(f"{k} {float(v):.4g}" for k, v in (logs or {}).items())
+    logging.info("step %d/%d  %.2f steps/s  ETA %s  %s", self._step,
+                 self.total, rate, _hms(eta), metrics)
+
+
+def _hms(seconds):
+  if seconds == float("inf"):
+    return "?"
+  seconds = int(seconds)
+  return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
 def train(build, source, model_dir, steps, steps_per_epoch, patch_size=256,
-          batch_size=8, strategy=None, seed=None, export_dir=None, verbose=2):
+          batch_size=8, strategy=None, seed=None, export_dir=None, verbose=0,
+          refine_steps=0, refine_patch_size=384, log_every=100):
   """Trains (resuming from model_dir if a backup exists) and exports.
 
   Args:
     build: () -> compiled model; called inside the strategy's scope.
     source: dataset of uint8 [H, W, 3] training images.
+    steps: steps on `patch_size` crops (Sec. III-F: 2M on 256 px).
+    refine_steps: then this many steps on `refine_patch_size` crops
+      (Sec. III-F: "we further refined the models using patches of size
+      384 x 384 for only 100K steps"); 0 skips the stage. Both stages are
+      one resumable schedule: a kill in either resumes where it stopped.
+    verbose: Keras' own per-epoch/progress-bar output (0: only the
+      `log_every` progress lines with steps/s and ETA).
   Returns:
     (model, export_dir).
   """
@@ -109,8 +151,21 @@ def train(build, source, model_dir, steps, steps_per_epoch, patch_size=256,
       WeightsCheckpoint(model_dir),
       ScaleSummaries(os.path.join(model_dir, "tensorboard"), summary_batch)])
   epochs = -(-steps // steps_per_epoch)
-  logging.info("Training for %d steps in %d epochs of %d steps.", steps,
-               epochs, steps_per_epoch)
+  refine_epochs = -(-refine_steps // steps_per_epoch) if refine_steps else 0
+  total = (epochs + refine_epochs) * steps_per_epoch
+  callbacks.append(Progress(total, log_every))
+  logging.info("Training for %d steps in %d epochs of %d steps, then %d "
+               "refinement steps on %d px crops.", steps, epochs,
+               steps_per_epoch, refine_epochs * steps_per_epoch,
+               refine_patch_size)
   model.fit(data, epochs=epochs, steps_per_epoch=steps_per_epoch,
             callbacks=callbacks, verbose=verbose)
+  if refine_epochs:
+    # BackupAndRestore restores the epoch counter, so after a kill in this
+    # stage the first fit trains nothing and this one resumes.
+    refine = image_patches.patches_dataset(source, refine_patch_size,
+                                           batch_size, seed=seed)
+    model.fit(refine, initial_epoch=epochs, epochs=epochs + refine_epochs,
+              steps_per_epoch=steps_per_epoch, callbacks=callbacks,
+              verbose=verbose)
   return model, export_when_done(model, model_dir, export_dir)
