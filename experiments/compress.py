@@ -4,7 +4,8 @@ r"""Compresses an image to a file, or decompresses a file to PNG.
   python -m experiments.compress decompress photo.rztf out.png [--original=photo.png]
 
 --model is an exported SavedModel, a train_compression --model_dir, or a
-shipped model NAME:QUALITY (resizer_tf.pretrained). `decompress` finds the
+shipped model NAME:QUALITY (resizer_tf.pretrained; --pretrained=NAME:QUALITY
+says the same). `decompress` finds the
 model from the file's model fingerprint when it is a shipped model, so
 --model is only needed for your own models.
 
@@ -47,12 +48,21 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None,
                     "SavedModel, training model_dir, or shipped NAME:QUALITY. "
                     "Optional for decompress of a shipped model's file.")
+flags.DEFINE_string("pretrained", None,
+                    "A shipped model NAME:QUALITY, e.g. balle2017+resize:1 "
+                    "(the same as --model=NAME:QUALITY).")
 flags.DEFINE_string("original", None, "Original image, to report PSNR.")
 flags.DEFINE_bool("overwrite", False, "Replace an existing output file.")
 
 
 class CliError(Exception):
   """An expected failure: printed as one line, exit status 1."""
+
+
+def _model_flag():
+  if FLAGS.pretrained and FLAGS.model:
+    raise CliError("Give --model or --pretrained, not both.")
+  return FLAGS.pretrained or FLAGS.model
 
 
 def psnr(a, b):
@@ -135,7 +145,7 @@ def run(command, source, target):
   original = images.read_image(FLAGS.original) if FLAGS.original else None
   if command == "compress":
     image = images.read_image(source)
-    compressor = load_compressor(FLAGS.model)
+    compressor = load_compressor(_model_flag())
     start = time.perf_counter()
     data, scale = compressor.compress(image)
     encode_s = time.perf_counter() - start
@@ -159,12 +169,12 @@ def run(command, source, target):
     header = bitstream.read_header(data)
   except ValueError as e:
     raise CliError(f"{source}: {e}") from e
-  compressor = load_compressor(FLAGS.model, header["fingerprint"])
+  compressor = load_compressor(_model_flag(), header["fingerprint"])
   if header["fingerprint"] != compressor.fingerprint:
     raise CliError(
         f"{source} was made by "
         f"{serving.describe_fingerprint(header['fingerprint'])}, not by "
-        f"{FLAGS.model or 'this model'} (model {compressor.fingerprint}): "
+        f"{_model_flag() or 'this model'} (model {compressor.fingerprint}): "
         "decode it with the model that made it.")
   start = time.perf_counter()
   decoded = compressor.decompress(data)

@@ -59,7 +59,8 @@ RESULTS_DIRS = ("docs/", "benchmarks/results")
 TINY_FLAGS: Dict[str, List[str]] = {
     "experiments.train_compression": [
         "--steps=2", "--steps_per_epoch=2", "--patch_size=64",
-        "--batch_size=2", "--num_filters=8", "--verbose=0"],
+        "--batch_size=2", "--num_filters=8", "--verbose=0",
+        "--refine_steps=2", "--refine_patch_size=96"],
     "experiments.train_classifier": [
         "--epochs=1", "--steps_per_epoch=2", "--batch_size=4",
         "--train_subset=40", "--val_subset=20", "--verbose=0"],
