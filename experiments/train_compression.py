@@ -40,7 +40,7 @@ flags.DEFINE_enum("resize_param_net_variant", "table1",
                   "or as the authors' released code (1x1, no ReLU).")
 flags.DEFINE_float("min_scale", 0.25, "Lower bound of M (our choice).")
 flags.DEFINE_float("lmbda", 0.01, "lambda of Eq. (12).")
-flags.DEFINE_enum("quantization", "noise", ["noise", "ste"],
+flags.DEFINE_enum("quantization", "noise", ["noise", "ste", "mixed"],
                   "Uniform noise (paper) or straight-through rounding.")
 flags.DEFINE_integer("num_filters", None, "Codec N (default: codec's own).")
 flags.DEFINE_integer("num_latent", None, "Codec M channels (Ballé18 only).")

@@ -74,7 +74,8 @@ def build_from_meta(meta: Dict[str, Any]):
   spec = meta["spec"]
   model = resize_compress.ResizeCompress(
       spec["codec"], codec_kwargs={"num_filters": spec["num_filters"]},
-      resize=spec["resize"], lmbda=spec["lmbda"])
+      resize=spec["resize"], lmbda=spec["lmbda"],
+      quantization=spec.get("quantization", "noise"))
   model(tf.zeros([1, 64, 64, 3]))
   return model
 

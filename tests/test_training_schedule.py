@@ -55,3 +55,41 @@ def test_progress_lines_report_rate_and_eta(caplog):
   assert lines[0].startswith("step 2/4") and "ETA" in lines[0]
   assert lines[1].startswith("step 4/4") and "ETA 0:00:00" in lines[1]
   assert "loss 1.5" in lines[1]
+
+
+def test_mixed_quantization_decodes_what_coding_decodes():
+  """quantization="mixed": the training pass synthesises from the coder's
+  rounding (equal to the evaluation pass), while the rate is the noisy
+  bound and gradients still reach the analysis transform."""
+  from resizer_tf import resize_compress  # pylint: disable=g-import-not-at-top
+  model = resize_compress.ResizeCompress(
+      "balle2017", codec_kwargs=dict(num_filters=8), resize=False,
+      quantization="mixed")
+  x = tf.random.stateless_uniform([2, 32, 48, 3], seed=(4, 5))
+  evaluated = model(x, training=False)
+  with tf.GradientTape() as tape:
+    trained = model(x, training=True)
+    loss = tf.reduce_mean(trained["loss"])
+  np.testing.assert_allclose(trained["x_hat"].numpy(),
+                             evaluated["x_hat"].numpy(), atol=1e-5)
+  grads = tape.gradient(loss, model.codec.analysis.trainable_variables)
+  assert all(g is not None and float(tf.reduce_max(tf.abs(g))) > 0
+             for g in grads)
+  noise = resize_compress.ResizeCompress(
+      "balle2017", codec_kwargs=dict(num_filters=8), resize=False)
+  noise(x[:1])
+  noise.set_weights(model.get_weights())
+  tf.random.set_seed(0)
+  noisy_bits = noise(x, training=True)["bits"]
+  tf.random.set_seed(0)
+  mixed_bits = model(x, training=True)["bits"]
+  np.testing.assert_allclose(mixed_bits.numpy(), noisy_bits.numpy(),
+                             rtol=1e-5)
+  try:
+    resize_compress.ResizeCompress(
+        "balle2018_hyperprior", codec_kwargs=dict(num_filters=8),
+        quantization="mixed")
+  except ValueError as e:
+    assert "factorized-prior" in str(e)
+  else:
+    raise AssertionError("mixed quantization accepted for a hyperprior")

@@ -206,7 +206,7 @@ class FactorizedBottleneck(_EntropyLayer):
         bottleneck_dtype=tf.float32, offset_heuristic=False,
         quantization_offset=quantization_offset)
 
-  def call(self, inputs, training=None, valid_mask=None):
+  def call(self, inputs, training=None, valid_mask=None, mixed=False):
     """Returns (quantised or noisy latents, bits per image [B]).
 
     Args:
@@ -215,10 +215,16 @@ class FactorizedBottleneck(_EntropyLayer):
         quantises exactly as `compress`.
       valid_mask: optional float [B, h, w, 1]; latents where it is 0 cost no
         bits and are set to 0.
+      mixed: with training, the rate still comes from the noisy latents but
+        the returned latents are the coder's rounding with a straight-through
+        gradient ("mixed quantization", Minnen & Singh, ICIP 2020): the
+        synthesis then trains on what it will decode.
     """
     inputs = tf.cast(inputs, tf.float32)
     if training:
       outputs, bits = self._rate_model()(inputs, training=True)
+      if mixed:
+        outputs = self.quantize(inputs)
     else:
       model = self._rate_model(self.quantization_offset())
       outputs, bits = model(inputs, training=False)

@@ -49,10 +49,17 @@ class _FactorizedPriorCodec(TfcCodec):
   def _synthesis_layers(self):
     raise NotImplementedError
 
+  #: `call(..., mixed=True)` is supported (see `_entropy.FactorizedBottleneck`).
+  supports_mixed_quantization = True
+
   def call(self, x, training=None, valid_size=None, latent_size=None,
-           latent_canvas=None):
+           latent_canvas=None, mixed=False):
+    """Returns (x_hat [B, H, W, 3] float32, bits [B] float32). See base.py.
+
+    mixed: with training, noisy latents for the rate and rounded ones
+      (straight-through) for the synthesis.
+    """
     del latent_canvas  # No hyperprior.
-    """Returns (x_hat [B, H, W, 3] float32, bits [B] float32). See base.py."""
     x, _ = _validation.check_image_batch(x, "x", channels=3)
     y = base.crop_latent(self.analysis(x), latent_size)
     mask = None
@@ -60,7 +67,7 @@ class _FactorizedPriorCodec(TfcCodec):
       valid_size = base.check_valid_size(valid_size, x)
       mask = base.valid_latent_mask(valid_size, self.stride, tf.shape(y))
     y_hat, bits = self.entropy_bottleneck(y, training=training,
-                                          valid_mask=mask)
+                                          valid_mask=mask, mixed=mixed)
     x_hat = self.synthesis(tf.cast(y_hat, self.compute_dtype))
     x_hat = x_hat[:, :tf.shape(x)[1], :tf.shape(x)[2], :]
     return tf.cast(x_hat, tf.float32), bits

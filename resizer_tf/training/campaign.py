@@ -43,6 +43,9 @@ class RunSpec:
       trains its entropy-model parameters at 1e-3 against 1e-4).
     warm_start: (path, components) to initialise from when the run has no
       snapshot yet, or None.
+    quantization: `ResizeCompress(quantization=...)`; the campaign's runs
+      use "mixed" (docs/training_campaign.md: with "noise", short runs
+      decoded 4 dB below their training PSNR).
   """
   name: str
   resize: bool
@@ -58,6 +61,7 @@ class RunSpec:
   warmup_steps: int = 0
   warmup_factor: float = 1.0
   entropy_rate_factor: float = 1.0
+  quantization: str = "noise"
 
   def learning_rate_at(self, step):
     if step < self.warmup_steps:
@@ -148,7 +152,7 @@ def build(spec):
   """The compiled model of `spec` (fixed Adam rates; the callback sets them)."""
   model = compression.build_model(
       spec.codec, codec_kwargs={"num_filters": spec.num_filters},
-      resize=spec.resize, lmbda=spec.lmbda,
+      resize=spec.resize, lmbda=spec.lmbda, quantization=spec.quantization,
       learning_rate_value=spec.learning_rate,
       resize_learning_rate=spec.learning_rate,
       entropy_learning_rate=spec.learning_rate,
@@ -261,5 +265,6 @@ def small_campaign(weights_dir, warm_steps=WARM_STEPS, run_steps=RUN_STEPS,
       specs.append(RunSpec(name, resize=resize, lmbda=lambdas[i],
                            steps=run_steps, learning_rate=1e-4,
                            decay_fraction=0.75, entropy_rate_factor=10.,
+                           quantization="mixed",
                            warm_start=(warm_path, ("codec",))))
   return specs
