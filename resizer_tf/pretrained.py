@@ -131,6 +131,7 @@ def write_index(weights_dir: str = None, measured=None, fingerprint=True):
     entry_ = {
         "name": name, "quality": int(q), "file": file, "sha256": sha,
         "lmbda": spec["lmbda"], "num_filters": spec["num_filters"],
+        "quantization": spec.get("quantization", "noise"),
         "steps_done": meta["steps_done"], "steps_planned": spec["steps"],
         "train_wall_s": meta.get("wall_s"),
         "warm_start": meta.get("warm_started_from"),

@@ -222,3 +222,14 @@ def test_shipped_model_codes_a_real_photo(name, quality):
   raw_bpp = 8 * len(raw.numpy()) / photo[..., 0].size
   assert psnr > quality_lib.psnr(photo, raw_decoded) + 3
   assert bpp < raw_bpp
+
+
+def test_snapshot_of_other_settings_is_not_resumed(tmp_path):
+  path = str(tmp_path / "run.npz")
+  campaign.train_run(_spec("run", False, steps=1), _patches, path,
+                     log_every=1, snapshot_every=1, patch_size=32,
+                     run_eagerly=True)
+  changed = _spec("run", False, steps=2, quantization="mixed")
+  with pytest.raises(ValueError, match="quantization"):
+    campaign.train_run(changed, _patches, path, log_every=1,
+                       snapshot_every=1, patch_size=32, run_eagerly=True)

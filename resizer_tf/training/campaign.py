@@ -189,6 +189,16 @@ def train_run(spec, make_patches, path, log_every=100, snapshot_every=500,
           "wall_s": 0., "resumed_at": [], "columns": list(CURVE_COLUMNS)}
   if os.path.isfile(path):
     arrays, old = weights_file.read(path)
+    # A field the snapshot's spec lacks had its default then.
+    defaults = {f.name: f.default for f in dataclasses.fields(RunSpec)}
+    changed = {k: (old["spec"].get(k, defaults[k]), v)
+               for k, v in dataclasses.asdict(spec).items()
+               if k != "warm_start" and old["spec"].get(k, defaults[k]) != v}
+    if changed:
+      raise ValueError(
+          f"{path} was trained with other settings than run {spec.name} "
+          f"now asks for ({changed}, as (snapshot, now)); move the file "
+          "away to restart the run from its warm start.")
     weights_file.assign(model, arrays)
     meta.update({k: old[k] for k in ("steps_done", "curve", "wall_s",
                                      "resumed_at", "warm_started_from")
