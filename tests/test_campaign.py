@@ -200,8 +200,11 @@ def test_models_ship_with_the_package():
 @pytest.mark.parametrize("name,quality", _shipped())
 def test_shipped_model_codes_a_real_photo(name, quality):
   """sha256 verified on load; compress -> decompress is bit-exact with
-  reconstruct(); and the weights are really trained: the model beats the
-  same architecture with its initial weights in both bpp and PSNR."""
+  reconstruct(); and the weights are really trained: on the model's own
+  objective (lambda * MSE + bpp, measured from the decoded image and the
+  file) it beats the same architecture with its initial weights by far, and
+  its PSNR is higher (an untrained Resize model may spend fewer bits on
+  noise, so bpp alone proves nothing)."""
   from resizer_tf import images  # pylint: disable=g-import-not-at-top
   from resizer_tf.metrics import quality as quality_lib  # pylint: disable=g-import-not-at-top
   photo = images.builtin_photo("china")[150:278, 200:392]
@@ -215,13 +218,17 @@ def test_shipped_model_codes_a_real_photo(name, quality):
   tf.keras.utils.set_random_seed(0)
   untrained = pretrained.build_from_meta(meta)
   untrained.codec.prepare_for_coding()
-  raw, _ = untrained.compress(photo)
-  raw_decoded = untrained.decompress(raw.numpy()).numpy()
-  psnr = quality_lib.psnr(photo, decoded)
-  bpp = 8 * len(data) / photo[..., 0].size
-  raw_bpp = 8 * len(raw.numpy()) / photo[..., 0].size
-  assert psnr > quality_lib.psnr(photo, raw_decoded) + 3
-  assert bpp < raw_bpp
+  raw = untrained.compress(photo)[0].numpy()
+  raw_decoded = untrained.decompress(raw).numpy()
+  pixels = photo[..., 0].size
+
+  def objective(payload, image):
+    mse = np.mean((photo.astype(np.float64) - image) ** 2)
+    return model.lmbda * mse + 8 * len(payload) / pixels
+
+  assert objective(data, decoded) < 0.5 * objective(raw, raw_decoded)
+  assert quality_lib.psnr(photo, decoded) > (
+      quality_lib.psnr(photo, raw_decoded) + 3)
 
 
 def test_snapshot_of_other_settings_is_not_resumed(tmp_path):
