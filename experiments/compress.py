@@ -206,6 +206,8 @@ def main(argv):
     print(f"error: {str(e).strip().splitlines()[0]}", file=sys.stderr)
     sys.exit(1)
   except tf.errors.OpError as e:
+    if os.environ.get("RESIZER_TF_VERBOSE"):
+      raise
     print(f"error: {serving.error_message(e)}", file=sys.stderr)
     sys.exit(1)
 

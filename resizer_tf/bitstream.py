@@ -227,6 +227,15 @@ def _checksum_py(data):
 # -- writing -------------------------------------------------------------------
 
 
+def _flag_set(flags, bit):
+  """Whether `bit` is set in the flags tensor. tf.not_equal, not `!=`: the
+  operator compares tensors elementwise only while TF's tensor equality is
+  enabled, and falls back to Python identity (always "different") when a
+  library or an import order leaves it off, as it was under `python -m
+  experiments.compress`."""
+  return tf.not_equal(tf.bitwise.bitwise_and(flags, bit), 0)
+
+
 def pack(codec_id, height, width, scale_q, latent_size, strings, fingerprint,
          resize=True, separate_scales=False):
   """Builds one file. `scale_q` int32 [2] (y, x); `strings` list of scalars;
@@ -356,11 +365,11 @@ def unpack(file, codec_id, num_strings, fingerprint, codec_name="",
           ["This file was made by model ", _hex_string(file_fp),
            ", not by this model (", fingerprint.hex(), "): decode it with "
            "the model that made it."])
-  c.check(tf.equal(tf.bitwise.bitwise_and(flags, FLAG_RESIZE) != 0,
+  c.check(tf.equal(_flag_set(flags, FLAG_RESIZE),
                    bool(resize)),
           f"The file was made with a different Resize setting than this "
           f"model (resize={bool(resize)}).")
-  c.check(tf.equal(tf.bitwise.bitwise_and(flags, FLAG_SEPARATE_SCALES) != 0,
+  c.check(tf.equal(_flag_set(flags, FLAG_SEPARATE_SCALES),
                    bool(separate_scales)),
           "The file was made with a different separate_scales setting than "
           f"this model ({bool(separate_scales)}).")
