@@ -98,6 +98,17 @@ def valid_latent_mask(valid_size, stride, latent_shape):
   return tf.cast(mask, tf.float32)[..., None]
 
 
+def _latent_size_tensor(latent_size):
+  """`latent_size` as int32 [2] (height, width of y); ValueError otherwise."""
+  latent_size = tf.convert_to_tensor(latent_size)
+  if not latent_size.dtype.is_integer or latent_size.shape.rank != 1 or (
+      latent_size.shape[0] not in (None, 2)):
+    raise ValueError(
+        "`latent_size` must be an int32 tensor of shape [2] (height, width "
+        f"of y); received {latent_size.dtype.name} {latent_size.shape}.")
+  return tf.cast(latent_size, tf.int32)
+
+
 def crop_latent(y, latent_size):
   """y[:, :h, :w] for `latent_size` (h, w) (None: y unchanged).
 
@@ -105,13 +116,7 @@ def crop_latent(y, latent_size):
   """
   if latent_size is None:
     return y
-  latent_size = tf.convert_to_tensor(latent_size)
-  if not latent_size.dtype.is_integer or latent_size.shape.rank != 1 or (
-      latent_size.shape[0] not in (None, 2)):
-    raise ValueError(
-        "`latent_size` must be an int32 tensor of shape [2] (height, width "
-        f"of y); received {latent_size.dtype.name} {latent_size.shape}.")
-  latent_size = tf.cast(latent_size, tf.int32)
+  latent_size = _latent_size_tensor(latent_size)
   checks = [tf.debugging.assert_positive(
       latent_size, message="`latent_size` entries must be > 0."),
             tf.debugging.assert_less_equal(
@@ -203,13 +208,7 @@ def check_decompress_input(strings, latent_size, num_strings):
         f"`decompress` expects a list of {num_strings} scalar tf.string "
         f"tensors (as returned by `compress`); received {len(strings)} with "
         f"shapes {[s.shape for s in strings]}.")
-  latent_size = tf.convert_to_tensor(latent_size)
-  if not latent_size.dtype.is_integer or latent_size.shape.rank != 1 or (
-      latent_size.shape[0] not in (None, 2)):
-    raise ValueError(
-        "`latent_size` must be an int32 tensor of shape [2] (height, width "
-        f"of y); received {latent_size.dtype.name} {latent_size.shape}.")
-  latent_size = tf.cast(latent_size, tf.int32)
+  latent_size = _latent_size_tensor(latent_size)
   checks = [
       tf.debugging.assert_equal(
           tf.size(latent_size), 2, message="`latent_size` must have 2 values."),
