@@ -23,6 +23,9 @@ _TRAIN_DIR = flags.DEFINE_string(
 _WEIGHTS_DIR = flags.DEFINE_string(
     "weights_dir", os.path.join("resizer_tf", "pretrained_weights"),
     "Where run snapshots are read and written.")
+_INTERMEDIATE_DIR = flags.DEFINE_string(
+    "intermediate_dir", os.path.join("weights", "campaign"),
+    "Where the shared warm-start stages live (not shipped in the package).")
 _ONLY = flags.DEFINE_list("only", None, "Train only these run names.")
 _PATCH = flags.DEFINE_integer("patch_size", 128, "Square crops (paper: 256).")
 _BATCH = flags.DEFINE_integer("batch_size", 8, "Batch (paper: 8).")
@@ -49,12 +52,12 @@ def main(argv):
       train_glob=os.path.join(_TRAIN_DIR.value, "*.png"))
   make_patches = lambda seed: image_patches.patches_dataset(
       source, _PATCH.value, _BATCH.value, seed=seed, cache=True)
-  specs = campaign.small_campaign(_WEIGHTS_DIR.value, _WARM_STEPS.value,
-                                  _RUN_STEPS.value)
-  for spec in specs:
+  runs = campaign.small_campaign(
+      _WEIGHTS_DIR.value, _WARM_STEPS.value, _RUN_STEPS.value,
+      intermediate_dir=_INTERMEDIATE_DIR.value)
+  for spec, path in runs:
     if _ONLY.value and spec.name not in _ONLY.value:
       continue
-    path = os.path.join(_WEIGHTS_DIR.value, spec.name + ".npz")
     if _WAIT.value and not os.path.isfile(path):
       campaign.wait_for_warm_start(spec)
     meta = campaign.train_run(
