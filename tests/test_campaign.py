@@ -115,17 +115,35 @@ def test_run_resumes_from_snapshot_and_warm_starts(tmp_path):
 
 
 def test_small_campaign_pairs_share_everything_but_resize(tmp_path):
-  specs = campaign.small_campaign(str(tmp_path))
-  assert specs[0].name == "balle2017_warm" and not specs[0].resize
-  runs = specs[1:]
-  assert len(runs) == 2 * len(campaign.CAMPAIGN_LAMBDAS)
-  for plain, resize in zip(runs[::2], runs[1::2]):
+  runs = campaign.small_campaign(str(tmp_path / "w"),
+                                 intermediate_dir=str(tmp_path / "i"))
+  names = [spec.name for spec, _ in runs]
+  assert names[:2] == ["balle2017_warm", "balle2017_base"]
+  # Stages are not published: they live in the intermediate folder.
+  for spec, path in runs:
+    folder = "i" if spec.name in names[:2] else "w"
+    assert path == str(tmp_path / folder / f"{spec.name}.npz")
+  pairs = runs[2:]
+  assert len(pairs) == 2 * len(campaign.CAMPAIGN_LAMBDAS)
+  done = set(names[:2])
+  for (plain, _), (resize, _) in zip(pairs[::2], pairs[1::2]):
     assert (plain.resize, resize.resize) == (False, True)
     a, b = dict(vars(plain)), dict(vars(resize))
     for d in (a, b):
       d.pop("name")
       d.pop("resize")
     assert a == b
+    # Each pair starts from a stage trained earlier in the order, at the
+    # nearest lambda (a neighbour's plain run, or the base at WARM_LAMBDA).
+    source = os.path.basename(plain.warm_start[0])[:-len(".npz")]
+    assert source in done
+    if plain.lmbda == campaign.WARM_LAMBDA:
+      assert source == "balle2017_base"
+    else:
+      q = int(plain.name.rsplit("_q", 1)[1])
+      towards = q + (1 if plain.lmbda < campaign.WARM_LAMBDA else -1)
+      assert source == f"balle2017_q{towards}"
+    done.update((plain.name, resize.name))
 
 
 def _publish(tmp_path, name, resize):
