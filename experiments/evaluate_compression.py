@@ -23,6 +23,7 @@ from absl import logging
 from resizer_tf import anchors as anchors_lib
 from resizer_tf import evaluation
 from resizer_tf.data import bench_images
+from resizer_tf.evaluation import report
 from resizer_tf.evaluation import runner
 from resizer_tf.evaluation import specs
 
@@ -58,6 +59,11 @@ _ANCHOR_OPTION = flags.DEFINE_multi_string(
     "(repeatable), e.g. avif.speed=4.")
 _MAX_IMAGES = flags.DEFINE_integer(
     "max_images", 0, "Evaluate only the first N images (0: all).")
+_MERGE = flags.DEFINE_list(
+    "merge_results", [],
+    "results.json files of earlier runs on the same images (e.g. "
+    "docs/results/anchors_stand_in/results.json) whose codecs join the "
+    "report without being recomputed; codecs evaluated now take precedence.")
 _TITLE = flags.DEFINE_string(
     "title", "Rate-distortion evaluation", "Title of report.md.")
 
@@ -72,6 +78,9 @@ def run():
     codecs.append(evaluation.LearnedCodecAdapter(path, name=name))
   if not codecs:
     raise app.UsageError("Nothing to evaluate: give --anchors or --learned.")
+  for path in _MERGE.value:
+    if not os.path.isfile(path):
+      raise FileNotFoundError(f"--merge_results: no file {path!r}.")
   cache_dir = _CACHE_DIR.value or os.path.join(_OUTPUT_DIR.value, "cache")
   logging.info("Evaluating %d codecs on %d images from %s", len(codecs),
                len(images), _IMAGES_DIR.value)
@@ -84,6 +93,9 @@ def run():
         f"No rate-distortion point was produced ({len(records)} failed): "
         "see the log above for each codec's error (missing tools are "
         "skipped, not fatal).")
+  names = {os.path.basename(p) for p in images}
+  for path in _MERGE.value:
+    records = report.merge_records(records, report.read_json(path), names)
   written = evaluation.write_report(
       records, _OUTPUT_DIR.value, _BASELINE.value, _METRICS.value,
       _BD_METHOD.value, title=_TITLE.value)

@@ -441,3 +441,28 @@ def test_bench_sources_are_the_23_named_photos():
   assert sum(s[2] == "mate-backgrounds" for s in sources) == 12
   assert all(s[1].endswith("2560x1600.jpg") for s in sources
              if s[2] == "plasma-workspace-wallpapers")
+
+
+def test_merge_results_joins_an_earlier_run(image_dir, tmp_path):
+  cache = str(tmp_path / "cache")
+  common = [f"--images_dir={image_dir}", f"--cache_dir={cache}",
+            "--baseline=jpeg2000", "--metrics=psnr"]
+  jpeg, j2k = "--ladder=jpeg=5,30,80", "--ladder=jpeg2000=0.1,0.4,1.2"
+  both, only_jpeg, merged = (str(tmp_path / n) for n in ("b", "j", "m"))
+  _run_binary(common + [f"--output_dir={both}", "--anchors=jpeg,jpeg2000",
+                        jpeg, j2k])
+  _run_binary(common + [f"--output_dir={only_jpeg}", "--anchors=jpeg", jpeg])
+  _run_binary(common + [f"--output_dir={merged}", "--anchors=jpeg2000", j2k,
+                        f"--merge_results={only_jpeg}/results.json"])
+  row = lambda d: next(l for l in open(os.path.join(d, "report.md"))
+                       if l.startswith("| JPEG |"))
+  assert row(merged) == row(both)
+  assert len(_read_csv(os.path.join(merged, "results.csv"))) == 12
+  # A merged codec that lacks an evaluated image is refused.
+  with open(os.path.join(only_jpeg, "results.json")) as f:
+    records = [r for r in json.load(f) if r["image"] != "coffee.png"]
+  partial = tmp_path / "partial.json"
+  partial.write_text(json.dumps(records))
+  with pytest.raises(SystemExit):
+    _run_binary(common + [f"--output_dir={merged}", "--anchors=jpeg2000",
+                          j2k, f"--merge_results={partial}"])

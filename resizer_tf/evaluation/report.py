@@ -59,6 +59,42 @@ def write_json(records, path):
                                          allow_nan=False))
 
 
+def read_json(path):
+  """Records written by `write_json` (null -> NaN, "inf" -> infinity)."""
+  with open(path) as f:
+    records = json.load(f)
+  if not isinstance(records, list) or not all(
+      isinstance(r, dict) and "codec" in r and "image" in r for r in records):
+    raise ValueError(f"{path} is not a results.json of an evaluation.")
+  numeric = set(runner.RECORD_FIELDS) - {
+      "codec", "label", "setting", "setting_name", "image", "error"}
+  for r in records:
+    for k, v in r.items():
+      if k in numeric and (v is None or v in ("inf", "-inf")):
+        r[k] = math.nan if v is None else float(v)
+  return records
+
+
+def merge_records(records, extra, image_names):
+  """`records` plus the `extra` records of codecs not in `records`, restricted
+  to `image_names`; an extra codec that lacks one of them is an error (its
+  BD-rates would silently average over other images)."""
+  have = {r["codec"] for r in records}
+  merged = list(records)
+  by_codec = collections.defaultdict(list)
+  for r in extra:
+    if r["codec"] not in have and r["image"] in image_names:
+      by_codec[r["codec"]].append(r)
+  for codec, rows in by_codec.items():
+    missing = set(image_names) - {r["image"] for r in rows}
+    if missing:
+      raise ValueError(
+          f"Merged results of {codec!r} lack {len(missing)} of the evaluated "
+          f"images (e.g. {sorted(missing)[0]}); evaluate it again instead.")
+    merged.extend(rows)
+  return merged
+
+
 def codec_order(records):
   """Codec names in order of first appearance."""
   return list(dict.fromkeys(r["codec"] for r in records))
