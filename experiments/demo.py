@@ -11,6 +11,7 @@ decoded PNGs, the compressed files and one side-by-side comparison PNG.
 No training: a couple of minutes on 2 CPU cores.
 """
 import os
+import sys
 import time
 
 from absl import app
@@ -74,6 +75,17 @@ def _row(label, photo, data, decoded, scale, enc, dec):
 
 def main(argv):
   del argv
+  try:
+    run()
+  except (ValueError, OSError) as e:
+    # A missing photo or a corrupt shipped file: one line, not a traceback.
+    text = str(e).strip()
+    print(f"error: {text.splitlines()[0] if text else repr(e)}",
+          file=sys.stderr)
+    sys.exit(1)
+
+
+def run():
   models = pretrained.list_models(_WEIGHTS_DIR.value)
   if not models:
     raise app.UsageError(
@@ -97,8 +109,7 @@ def main(argv):
     nearest[label] = jlabel
     if jlabel not in panels:
       _save_png(os.path.join(out, f"jpeg_q{q}.png"), jdecoded)
-      rows.append(_row(jlabel, photo, jdata, jdecoded, 1.0, float("nan"),
-                       float("nan")))
+      rows.append(_row(jlabel, photo, jdata, jdecoded, None, None, None))
       panels[jlabel] = jdecoded
   print(f"\n{_PHOTO.value} ({photo.shape[1]}x{photo.shape[0]}), in neither "
         "the training nor the bench set:\n")
@@ -106,10 +117,11 @@ def main(argv):
   # benchmarks/codec_speed.py times the compiled functions.
   print("| model | bpp | PSNR dB | MS-SSIM | M | enc ms | dec ms |")
   print("| --- | --- | --- | --- | --- | --- | --- |")
+  cell = lambda v, spec: "-" if v is None else format(v, spec)
   for r in rows:
     print(f"| {r['label']} | {r['bpp']:.3f} | {r['psnr']:.2f} | "
-          f"{r['ms_ssim']:.4f} | {r['scale']:.3f} | {r['encode_ms']:.0f} | "
-          f"{r['decode_ms']:.0f} |")
+          f"{r['ms_ssim']:.4f} | {cell(r['scale'], '.3f')} | "
+          f"{cell(r['encode_ms'], '.0f')} | {cell(r['decode_ms'], '.0f')} |")
   path = os.path.join(out, "comparison.png")
   _comparison(path, photo, rows, panels, nearest)
   print(f"\nDecoded PNGs, files and {path} are in {out}/")
