@@ -28,10 +28,8 @@ from absl import app
 from absl import flags
 from absl import logging
 import numpy as np
-import tensorflow as tf
 
 from resizer_tf import _io
-from resizer_tf import data
 from resizer_tf import models
 from resizer_tf.models import training
 
@@ -60,23 +58,13 @@ flags.DEFINE_integer("num_examples", 6, "Test images in the figure.")
 
 def run_one(resizer, input_side, output_side, seed):
   """Trains one configuration; returns (record, resized example images)."""
-  tf.keras.utils.set_random_seed(seed)
-  size_in, size_out = (input_side, input_side), (output_side, output_side)
-  train, info = data.fashion_mnist_dataset(
-      "train", size_in, FLAGS.batch_size, subset=FLAGS.train_subset, seed=seed)
-  test, test_info = data.fashion_mnist_dataset(
-      "test", size_in, 500, subset=FLAGS.test_subset, seed=0)
-  model = models.build_vision_model(
-      "small_cnn", num_classes=10, input_size=size_in, output_size=size_out,
-      resizer=resizer, backbone_kwargs={"width": FLAGS.width})
-  steps = info.num_examples // FLAGS.batch_size
-  training.compile_vision_model(model, "classification", FLAGS.learning_rate,
-                                steps, decay_epochs=FLAGS.decay_epochs)
-  start = time.time()
-  history = model.fit(train, epochs=FLAGS.epochs, verbose=0)
-  train_seconds = time.time() - start
-  result = model.evaluate(test, return_dict=True, verbose=0)
-  examples = next(iter(test.unbatch().batch(FLAGS.num_examples)))[0]
+  run = training.train_fashion_mnist_classifier(
+      resizer, input_side, output_side, seed, batch_size=FLAGS.batch_size,
+      train_subset=FLAGS.train_subset, test_subset=FLAGS.test_subset,
+      epochs=FLAGS.epochs, width=FLAGS.width,
+      learning_rate=FLAGS.learning_rate, decay_epochs=FLAGS.decay_epochs)
+  model, result = run.model, run.test_results
+  examples = next(iter(run.test.unbatch().batch(FLAGS.num_examples)))[0]
   resized = models.resized_images_model(model)(examples, training=False)
   layer = model.get_layer("resizer")
   record = {
@@ -84,13 +72,13 @@ def run_one(resizer, input_side, output_side, seed):
       "seed": seed, "test_top1_error": float(result["top1_error"]),
       "test_top5_error": float(result["top5_error"]),
       "test_loss": float(result["loss"]),
-      "final_train_loss": float(history.history["loss"][-1]),
+      "final_train_loss": float(run.history.history["loss"][-1]),
       "flops_per_image": models.count_flops(model),
       "resizer_paper_parameters": (layer.paper_parameter_count()
                                    if resizer == "learned" else 0),
-      "train_seconds": round(train_seconds, 1),
-      "train_examples": info.num_examples,
-      "test_examples": test_info.num_examples,
+      "train_seconds": round(run.train_seconds, 1),
+      "train_examples": run.train_examples,
+      "test_examples": run.test_examples,
   }
   logging.info("%s", record)
   return record, np.asarray(examples), np.asarray(resized)

@@ -43,6 +43,14 @@ import time
 from absl import app
 from absl import flags
 import numpy as np
+# TensorFlow must be imported here, before app.run: imported inside main
+# (after absl's init), `import tensorflow` creates TF's eager context in
+# graph mode (absl's call_after_init runs TF's device-count callback at
+# once), and every model this CLI traces computes `tensor == x` as object
+# identity: tfc's GDN then skips its abs(), and the CLI wrote other (larger,
+# worse) files than `model.compress` in-process. resizer_tf/_tf_context.py
+# has the details and repairs the context for other programs.
+import tensorflow as tf
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None,
@@ -198,7 +206,6 @@ def main(argv):
   if len(argv) != 4 or argv[1] not in ("compress", "decompress"):
     raise app.UsageError(
         "usage: compress IMAGE OUT | decompress FILE OUT.png")
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from resizer_tf import serving  # pylint: disable=g-import-not-at-top
   try:
     run(*argv[1:])

@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from resizer_tf import _io
+from resizer_tf import folder_tool
 from resizer_tf import images
 from resizer_tf import serving
 
@@ -28,17 +29,13 @@ FLAGS = flags.FLAGS
 
 
 def define_flags():
-  flags.DEFINE_string("model", None, "Resize-Compress SavedModel export or "
-                      "training model_dir.")
-  flags.DEFINE_string("images_dir", None, "Folder of images.")
-  flags.DEFINE_string("output_dir", None, "Where the outputs go.")
+  folder_tool.define_flags(
+      model_help="Resize-Compress SavedModel export or training model_dir.",
+      images_help="Folder of images.", output_help="Where the outputs go.")
   flags.DEFINE_integer("patch_size", 128, "Patch side in pixels.")
   flags.DEFINE_integer("max_patches", 256, "At most this many patches.")
   flags.DEFINE_integer("columns", 16, "Patches per mosaic row.")
   flags.DEFINE_integer("seed", 0, "Which patches, when there are more.")
-
-
-EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def cut_patches(image, size):
@@ -83,11 +80,10 @@ def main(argv):
   compressor = serving.Compressor(FLAGS.model)
   os.makedirs(FLAGS.output_dir, exist_ok=True)
   records = []
-  for name in sorted(os.listdir(FLAGS.images_dir)):
-    if name.lower().endswith(EXTENSIONS):
-      image = images.read_image(os.path.join(FLAGS.images_dir, name))
-      records += [(name, i, j, p)
-                  for i, j, p in cut_patches(image, FLAGS.patch_size)]
+  for name in folder_tool.image_names(FLAGS.images_dir):
+    image = images.read_image(os.path.join(FLAGS.images_dir, name))
+    records += [(name, i, j, p)
+                for i, j, p in cut_patches(image, FLAGS.patch_size)]
   if not records:
     raise app.UsageError("No image holds a whole patch.")
   if len(records) > FLAGS.max_patches:
@@ -115,5 +111,4 @@ def main(argv):
 
 if __name__ == "__main__":
   define_flags()
-  flags.mark_flags_as_required(["model", "images_dir", "output_dir"])
-  app.run(main)
+  folder_tool.run(main)

@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 import tensorflow as tf
 
+from resizer_tf import folder_tool
 from resizer_tf import images
 from resizer_tf import models
 from resizer_tf.data import preprocess
@@ -29,14 +30,11 @@ FLAGS = flags.FLAGS
 
 
 def define_flags():
-  flags.DEFINE_string("model", None, "A trained classifier / IQA model: its "
-                      "final.keras, or the model_dir holding it.")
-  flags.DEFINE_string("images_dir", None, "Folder of photos.")
-  flags.DEFINE_string("output_dir", None, "Where the PNGs go.")
+  folder_tool.define_flags(
+      model_help="A trained classifier / IQA model: its final.keras, or the "
+      "model_dir holding it.", images_help="Folder of photos.",
+      output_help="Where the PNGs go.")
   flags.DEFINE_integer("gap", 4, "White pixels between panels.")
-
-
-EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def load(path):
@@ -78,8 +76,7 @@ def main(argv):
   del argv
   model = load(FLAGS.model)
   os.makedirs(FLAGS.output_dir, exist_ok=True)
-  names = sorted(n for n in os.listdir(FLAGS.images_dir)
-                 if n.lower().endswith(EXTENSIONS))
+  names = folder_tool.image_names(FLAGS.images_dir)
   if not names:
     raise app.UsageError(f"No images in {FLAGS.images_dir!r}.")
   for name in names:
@@ -91,5 +88,4 @@ def main(argv):
 
 if __name__ == "__main__":
   define_flags()
-  flags.mark_flags_as_required(["model", "images_dir", "output_dir"])
-  app.run(main)
+  folder_tool.run(main)

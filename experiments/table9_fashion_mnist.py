@@ -25,11 +25,9 @@ from absl import app
 from absl import flags
 from absl import logging
 import numpy as np
-import tensorflow as tf
 
 from resizer_tf import _io
 from resizer_tf import data
-from resizer_tf import models
 from resizer_tf.models import training
 
 FLAGS = flags.FLAGS
@@ -56,34 +54,23 @@ def sizes(distortion):
 
 
 def run_one(distortion, resizer, seed):
-  tf.keras.utils.set_random_seed(seed)
   side_in, side_out = sizes(distortion)
-  size_in, size_out = (side_in, side_in), (side_out, side_out)
-  train, info = data.fashion_mnist_dataset(
-      "train", size_in, FLAGS.batch_size, subset=FLAGS.train_subset,
-      seed=seed, distortion=distortion)
-  test, test_info = data.fashion_mnist_dataset(
-      "test", size_in, 500, subset=FLAGS.test_subset, seed=0,
+  run = training.train_fashion_mnist_classifier(
+      resizer, side_in, side_out, seed, batch_size=FLAGS.batch_size,
+      train_subset=FLAGS.train_subset, test_subset=FLAGS.test_subset,
+      epochs=FLAGS.epochs, width=FLAGS.width,
+      learning_rate=FLAGS.learning_rate, decay_epochs=FLAGS.decay_epochs,
       distortion=distortion)
-  model = models.build_vision_model(
-      "small_cnn", num_classes=10, input_size=size_in, output_size=size_out,
-      resizer=resizer, backbone_kwargs={"width": FLAGS.width})
-  steps = info.num_examples // FLAGS.batch_size
-  training.compile_vision_model(model, "classification", FLAGS.learning_rate,
-                                steps, decay_epochs=FLAGS.decay_epochs)
-  start = time.time()
-  history = model.fit(train, epochs=FLAGS.epochs, verbose=0)
-  train_seconds = time.time() - start
-  result = model.evaluate(test, return_dict=True, verbose=0)
+  result = run.test_results
   record = {
       "distortion": distortion, "resizer": resizer, "input": side_in,
       "output": side_out, "seed": seed,
       "test_top1_error": float(result["top1_error"]),
       "test_top5_error": float(result["top5_error"]),
-      "final_train_loss": float(history.history["loss"][-1]),
-      "train_seconds": round(train_seconds, 1),
-      "train_examples": info.num_examples,
-      "test_examples": test_info.num_examples}
+      "final_train_loss": float(run.history.history["loss"][-1]),
+      "train_seconds": round(run.train_seconds, 1),
+      "train_examples": run.train_examples,
+      "test_examples": run.test_examples}
   logging.info("%s", record)
   return record
 

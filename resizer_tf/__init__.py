@@ -18,6 +18,7 @@ import importlib
 from typing import Any, List, TYPE_CHECKING
 
 from resizer_tf import _optional
+from resizer_tf import _tf_context
 from resizer_tf.layers import BicubicWarp
 from resizer_tf.layers import LearnedResizer
 from resizer_tf.layers import PostFilter
@@ -25,6 +26,10 @@ from resizer_tf.layers import PreFilter
 from resizer_tf.layers import ResizeParamNet
 from resizer_tf.models import build_vision_model
 from resizer_tf.models import InceptionV2
+
+# TF imported inside an absl main leaves traced code with TF1 `==` semantics
+# (wrong GDN in every Compressor and export): repair before any tracing.
+_tf_context.repair_eager_context()
 
 if TYPE_CHECKING:
   from resizer_tf.codecs.balle2017 import Balle2017

@@ -232,7 +232,8 @@ def _flag_set(flags, bit):
   operator compares tensors elementwise only while TF's tensor equality is
   enabled, and falls back to Python identity (always "different") when a
   library or an import order leaves it off, as it was under `python -m
-  experiments.compress`."""
+  experiments.compress` (TF imported inside absl's main: see
+  resizer_tf/_tf_context.py, which now repairs that state)."""
   return tf.not_equal(tf.bitwise.bitwise_and(flags, bit), 0)
 
 

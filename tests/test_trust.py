@@ -3,6 +3,7 @@
 Every case asserts the exact outcome: the error message, the exit status,
 that no file changed, or the correct decode. Tiny models keep it fast.
 """
+import json
 import os
 import struct
 import subprocess
@@ -248,11 +249,20 @@ def cli_export(models, tmp_path_factory):
   return path
 
 
+def shell_env(**extra):
+  """os.environ as a shell would pass it to the CLI: without the
+  TF2_BEHAVIOR=1 that importing TensorFlow (here, in pytest) exports, which
+  would hide what the CLI does when it starts TF itself."""
+  env = {k: v for k, v in os.environ.items() if k != "TF2_BEHAVIOR"}
+  env.update(extra)
+  return env
+
+
 def run_cli(*args, env=None):
   return subprocess.run(
       [sys.executable, "-m", "experiments.compress", *args], cwd=ROOT,
       capture_output=True, text=True, timeout=600,
-      env=dict(os.environ, **(env or {})))
+      env=shell_env(**(env or {})))
 
 
 def write_png(path, image):
@@ -332,6 +342,80 @@ def test_cli_end_to_end_quiet_and_model_checked(models, cli_export, tmp_path):
               str(tmp_path / "o.png"))
   assert r.returncode == 0, r.stderr
   assert "PSNR" in r.stdout and "decode" in r.stdout
+
+
+def _model_dir(model, path):
+  """A train_compression-style --model_dir holding `model`'s weights."""
+  serving.save_config(model, str(path))
+  manager = tf.train.CheckpointManager(
+      tf.train.Checkpoint(model=model), str(path / "weights"), 1,
+      checkpoint_name="weights")
+  manager.save()
+  return str(path)
+
+
+def test_cli_codes_the_same_bytes_as_the_model_in_process(models, tmp_path):
+  """The CLI traces the model in its own process (a model_dir, like a
+  shipped NAME:QUALITY, is not a SavedModel): its file must be the one
+  `model.compress` writes in-process, byte for byte, and decode alike.
+
+  It was not when the CLI imported TensorFlow inside absl's main: TF then
+  creates its eager context in graph mode (absl `call_after_init` runs TF's
+  callback at once), tensor `==` inside tf.function falls back to object
+  identity, and tfc's GDN took its `inputs ** alpha` branch instead of
+  `abs(inputs)`: other, self-consistent files."""
+  model_dir = _model_dir(models[0], tmp_path / "run")
+  image = photo(40, 60)
+  src = write_png(tmp_path / "in.png", image)
+  out = str(tmp_path / "in.rztf")
+  r = run_cli(f"--model={model_dir}", "compress", src, out)
+  assert r.returncode == 0, r.stderr
+  expected = models[0].compress(image)[0].numpy()
+  with open(out, "rb") as f:
+    assert f.read() == expected
+  png = str(tmp_path / "out.png")
+  r = run_cli(f"--model={model_dir}", "decompress", out, png)
+  assert r.returncode == 0, r.stderr
+  np.testing.assert_array_equal(images.read_image(png),
+                                models[0].decompress(expected).numpy())
+
+
+_LATE_IMPORT = r"""
+import json
+from absl import app
+
+def main(argv):
+  import numpy as np
+  import tensorflow as tf
+  from tensorflow.python.eager import context
+  broken = not context.context().context_switches.stack
+  import resizer_tf  # repairs the context
+  import tensorflow_compression as tfc
+  gdn = tfc.GDN()
+  x = tf.constant(np.linspace(-3, 3, 24, dtype=np.float32).reshape(1, 2, 4, 3))
+  eager = gdn(x).numpy()
+  traced = tf.function(gdn)(x).numpy()
+  equal = tf.function(lambda: tf.constant(1.) == 1.)()
+  print(json.dumps({"broken_before": broken,
+                    "gdn_diff": float(np.abs(eager - traced).max()),
+                    "equal": bool(equal)}))
+
+app.run(main)
+"""
+
+
+def test_tensorflow_imported_inside_an_absl_main_traces_like_eager():
+  """resizer_tf repairs the eager context TF creates in graph mode when it
+  is first imported after absl's init (resizer_tf/_tf_context.py)."""
+  r = subprocess.run([sys.executable, "-c", _LATE_IMPORT], cwd=ROOT,
+                     capture_output=True, text=True, timeout=600,
+                     env=shell_env(TF_CPP_MIN_LOG_LEVEL="3"))
+  assert r.returncode == 0, r.stderr[-3000:]
+  out = json.loads(r.stdout.strip().splitlines()[-1])
+  assert out["broken_before"], (
+      "TF no longer creates its context in graph mode here: "
+      "resizer_tf/_tf_context.py may be obsolete")
+  assert out["equal"] and out["gdn_diff"] < 1e-5, out
 
 
 def test_cli_corrupt_savedmodel_is_one_line(cli_export, tmp_path):
