@@ -18,10 +18,18 @@ from absl import flags
 from resizer_tf import _io
 from resizer_tf import pretrained
 from resizer_tf import weights_file
+from resizer_tf.evaluation import report
 from resizer_tf.training import campaign
 
 _WEIGHTS_DIR = flags.DEFINE_string("weights_dir", pretrained.WEIGHTS_DIR,
                                    "Campaign snapshots.")
+_INTERMEDIATE_DIR = flags.DEFINE_string(
+    "intermediate_dir", os.path.join("weights", "campaign"),
+    "The shared warm-start stages (reported, not published).")
+_STAND_IN = flags.DEFINE_string(
+    "stand_in_results", None,
+    "results.json of the stand-in evaluation of the shipped models; their "
+    "image-mean bpp, PSNR, ... and M go into the index.")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", "docs/results/campaign",
                                   "CSV, PNG and summary.json.")
 
@@ -29,10 +37,13 @@ _OUTPUT_DIR = flags.DEFINE_string("output_dir", "docs/results/campaign",
 def main(argv):
   del argv
   runs = {}
-  for file in sorted(os.listdir(_WEIGHTS_DIR.value)):
-    if file.endswith(".npz"):
-      _, meta = weights_file.read(os.path.join(_WEIGHTS_DIR.value, file))
-      runs[file[:-4]] = meta
+  for folder in (_INTERMEDIATE_DIR.value, _WEIGHTS_DIR.value):
+    if not os.path.isdir(folder):
+      continue
+    for file in sorted(os.listdir(folder)):
+      if file.endswith(".npz"):
+        _, meta = weights_file.read(os.path.join(folder, file))
+        runs[file[:-4]] = meta
   if not runs:
     raise app.UsageError(f"No snapshots in {_WEIGHTS_DIR.value}.")
   os.makedirs(_OUTPUT_DIR.value, exist_ok=True)
@@ -50,15 +61,31 @@ def main(argv):
         "steps_done": meta["steps_done"], "steps_planned": spec["steps"],
         "wall_s": meta.get("wall_s"), "resumed_at": meta.get("resumed_at"),
         "warm_start": meta.get("warm_started_from"),
+        "steps_before": steps_before(runs, name),
         "last": dict(zip(campaign.CURVE_COLUMNS, meta["curve"][-1]))
                 if meta.get("curve") else None}
   _io.atomic_write_text(os.path.join(_OUTPUT_DIR.value, "summary.json"),
                         json.dumps(summary, indent=1) + "\n")
   _plot(runs, os.path.join(_OUTPUT_DIR.value, "curves.png"))
-  pretrained.write_index(_WEIGHTS_DIR.value)
+  measured = None
+  if _STAND_IN.value:
+    measured = pretrained.measured_from_records(
+        report.read_json(_STAND_IN.value), _WEIGHTS_DIR.value)
+  pretrained.write_index(_WEIGHTS_DIR.value, measured=measured)
   for name, s in summary.items():
     print(f"{name:24s} {s['steps_done']:6d}/{s['steps_planned']} steps "
           f"{(s['wall_s'] or 0) / 3600:.2f} h")
+  print(f"total {sum(s['wall_s'] or 0 for s in summary.values()) / 3600:.2f}"
+        " process-hours")
+
+
+def steps_before(runs, name):
+  """Steps of the chain of warm starts that `name` continues (0 if none)."""
+  source = (runs[name].get("warm_started_from") or {})
+  parent = source.get("file", "")[:-len(".npz")]
+  if parent not in runs:
+    return int(source.get("steps", 0))
+  return steps_before(runs, parent) + int(source.get("steps", 0))
 
 
 def _plot(runs, path):
@@ -71,8 +98,8 @@ def _plot(runs, path):
     curve = campaign.curve_array(meta)
     if not len(curve):
       continue
-    # Runs that warm-start continue the warm start's step axis.
-    offset = (meta.get("warm_started_from") or {}).get("steps", 0)
+    # A run that warm-starts continues its chain's step axis.
+    offset = steps_before(runs, name)
     style = "-" if meta["spec"]["resize"] else "--"
     for ax, column in zip(axes, ("loss", "bpp", "psnr", "scale")):
       ax.plot(curve[:, 0] + offset, curve[:, columns.index(column)], style,

@@ -23,14 +23,17 @@ from PIL import Image
 from resizer_tf import _io
 from resizer_tf import folder_tool
 from resizer_tf import images
+from resizer_tf import pretrained
 from resizer_tf import serving
 
 FLAGS = flags.FLAGS
+PRETRAINED = "pretrained:"
 
 
 def define_flags():
   folder_tool.define_flags(
-      model_help="Resize-Compress SavedModel export or training model_dir.",
+      model_help="Resize-Compress SavedModel export, training model_dir, "
+      "or pretrained:NAME:Q for a shipped model.",
       images_help="Folder of images.", output_help="Where the outputs go.")
   flags.DEFINE_integer("patch_size", 128, "Patch side in pixels.")
   flags.DEFINE_integer("max_patches", 256, "At most this many patches.")
@@ -77,7 +80,11 @@ def save_histogram(m, path):
 
 def main(argv):
   del argv
-  compressor = serving.Compressor(FLAGS.model)
+  if FLAGS.model.startswith(PRETRAINED):
+    compressor = serving.Compressor.from_model(pretrained.load(
+        *pretrained.parse_spec(FLAGS.model[len(PRETRAINED):])))
+  else:
+    compressor = serving.Compressor(FLAGS.model)
   os.makedirs(FLAGS.output_dir, exist_ok=True)
   records = []
   for name in folder_tool.image_names(FLAGS.images_dir):

@@ -102,6 +102,33 @@ def load(name: str, quality: int, weights_dir: str = None):
                    m["sha256"])
 
 
+STAND_IN_KEYS = ("bpp", "psnr", "ms_ssim", "vif", "vmaf", "M")
+
+
+def measured_from_records(records, weights_dir: str = None):
+  """{(name, quality): image-mean bpp, PSNR, ... and M} for `write_index`,
+  from an evaluation's records (experiments.evaluate_compression with
+  --learned=pretrained:NAME:Q), matched by curve name and lambda."""
+  import math  # pylint: disable=g-import-not-at-top
+  from resizer_tf.evaluation import learned  # pylint: disable=g-import-not-at-top
+  measured = {}
+  for m in list_models(weights_dir):
+    rows = [r for r in records if r["codec"] == m["name"] and not
+            r.get("error") and r["setting"] == learned.format_point(
+                m["lmbda"])]
+    if not rows:
+      continue
+    means = {}
+    for key in STAND_IN_KEYS:
+      values = [float(r[key]) for r in rows
+                if r.get(key) is not None and math.isfinite(float(r[key]))]
+      if values:
+        means[key] = round(sum(values) / len(values), 4)
+    means["images"] = len(rows)
+    measured[(m["name"], int(m["quality"]))] = means
+  return measured
+
+
 def write_index(weights_dir: str = None, measured=None, fingerprint=True):
   """Rebuilds index.json from the weights files in `weights_dir`.
 

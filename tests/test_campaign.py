@@ -258,3 +258,18 @@ def test_snapshot_of_other_settings_is_not_resumed(tmp_path):
   with pytest.raises(ValueError, match="quantization"):
     campaign.train_run(changed, _patches, path, log_every=1,
                        snapshot_every=1, patch_size=32, run_eagerly=True)
+
+
+def test_measured_from_records_means_the_models_own_points(tmp_path):
+  _publish(tmp_path, "balle2017_q1", False)
+  pretrained.write_index(str(tmp_path), fingerprint=False)
+  from resizer_tf.evaluation import learned  # pylint: disable=g-import-not-at-top
+  point = learned.format_point(0.01)
+  rows = [dict(codec="balle2017", setting=point, bpp=0.1, psnr=30., M=1.),
+          dict(codec="balle2017", setting=point, bpp=0.3, psnr=32., M=1.),
+          dict(codec="balle2017", setting=point, bpp=9., error="failed"),
+          dict(codec="balle2017", setting="0.5", bpp=9., psnr=1.),
+          dict(codec="balle2017+resize", setting=point, bpp=9., psnr=1.)]
+  measured = pretrained.measured_from_records(rows, str(tmp_path))
+  assert measured == {("balle2017", 1): dict(bpp=0.2, psnr=31., M=1.,
+                                             images=2)}
