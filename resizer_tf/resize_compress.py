@@ -653,11 +653,15 @@ class ResizeCompress(tf.keras.Model):
     before, after = tiling.down_halo(self.codec.analysis_field, stride)
     pre = (tiling.same_halo(self.pre_filter.receptive_field)
            if self.pre_filter is not None else (0, 0))
-    t = self.tile_size // stride
+    # Latent tiles of about tile_size pixels of the ORIGINAL image per side:
+    # a window of the shrunk image reads 1 / M times as many pre-filtered
+    # pixels (at M = 1/4 a tile of 1024 / 16 latents would read 4096 px).
+    t = tf.maximum(self.tile_size * scale_q // (
+        bitstream.SCALE_DENOMINATOR * stride), 1)
 
     def tile(i, j):
-      spans = (tiling.tile_span(i, t, latent[0]),
-               tiling.tile_span(j, t, latent[1]))
+      spans = (tiling.tile_span(i, t[0], latent[0]),
+               tiling.tile_span(j, t[1], latent[1]))
       # Padded-image window of g_a (starts at multiples of the stride).
       lo_p = [tf.maximum(s[0] * stride - before, 0) for s in spans]
       hi_p = [tf.minimum(s[1] * stride + after, padded[k]) - 1
@@ -693,8 +697,8 @@ class ResizeCompress(tf.keras.Model):
       off = [(spans[k][0] * stride - lo_p[k]) // stride for k in range(2)]
       return y[0, off[0]:off[0] + spans[0][1] - spans[0][0],
                off[1]:off[1] + spans[1][1] - spans[1][0]]
-    y = tiling.assemble(tiling.num_tiles(latent[0], t),
-                        tiling.num_tiles(latent[1], t), tile, tf.float32,
+    y = tiling.assemble(tiling.num_tiles(latent[0], t[0]),
+                        tiling.num_tiles(latent[1], t[1]), tile, tf.float32,
                         self.codec.num_latent)
     return scale_q, latent, y[None]
 
