@@ -1,7 +1,9 @@
 r"""Peak memory of coding large images (issue 11, "Large images").
 
-  nice -n 15 python -m benchmarks.large_image_memory \
+  python -m benchmarks.large_image_memory \
       --output=docs/results/large_image_memory.json
+
+(run it under `nice -n 15` on a shared machine).
 
 For each size (12 MP = 4000x3000, 50 MP = 8660x5774 by default) a fresh
 process encodes a photo with Ballé17 N = 128 + Resize (ResizeParamNet,
@@ -25,8 +27,20 @@ import sys
 import tempfile
 import time
 
+from absl import app
+from absl import flags
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_SIZES = ("4000x3000", "8660x5774")
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("sizes", list(DEFAULT_SIZES), "Image sizes, WIDTHxHEIGHT.")
+flags.DEFINE_bool("whole", False, "Also run the whole-image path "
+                  "(tile_pixels=None; huge memory).")
+flags.DEFINE_string("output", "docs/results/large_image_memory.json",
+                    "JSON results (rewritten after every row).")
+flags.DEFINE_string("child", None, "Internal: op,height,width,path,"
+                    "tile_pixels of one measured process.")
 
 
 def _status_mb(field):
@@ -94,8 +108,8 @@ def child(op, height, width, path, tile_pixels):
 
 
 def _run_child(op, height, width, path, tile_pixels):
-  cmd = [sys.executable, "-m", "benchmarks.large_image_memory", "--child",
-         op, str(height), str(width), path, str(tile_pixels)]
+  cmd = [sys.executable, "-m", "benchmarks.large_image_memory",
+         f"--child={op},{height},{width},{path},{tile_pixels}"]
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
              PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
   proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True,
@@ -109,31 +123,30 @@ def _run_child(op, height, width, path, tile_pixels):
 
 
 def main(argv):
-  import argparse  # pylint: disable=g-import-not-at-top
-  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--sizes", default=",".join(DEFAULT_SIZES),
-                      help="comma-separated WIDTHxHEIGHT")
-  parser.add_argument("--whole", action="store_true",
-                      help="also run the whole-image path (huge memory)")
-  parser.add_argument("--output",
-                      default="docs/results/large_image_memory.json")
-  args = parser.parse_args(argv)
+  del argv
+  if FLAGS.child:
+    op, h, w, path, t = FLAGS.child.split(",")
+    child(op, int(h), int(w), path, t if t == "default" else
+          (None if t == "None" else int(t)))
+    return
+  output = FLAGS.output
   rows = []
-  paths = [("default", "tiled")] + ([("None", "whole")] if args.whole else [])
+  paths = [("default", "default")] + (
+      [("None", "whole")] if FLAGS.whole else [])
   with tempfile.TemporaryDirectory() as tmp:
-    for size in args.sizes.split(","):
+    for size in FLAGS.sizes:
       width, height = (int(v) for v in size.lower().split("x"))
       for tile_pixels, label in paths:
         path = os.path.join(tmp, f"{width}x{height}_{label}.rztf")
         for op in ("encode", "decode"):
           row = _run_child(op, height, width, path, tile_pixels)
-          row["path"] = label
+          row["path"] = "tiled" if row.get("tiled") else "whole"
           print(json.dumps(row), flush=True)
           rows.append(row)
-          _write(args.output, rows)  # After every row: a long run can stop.
+          _write(output, rows)  # After every row: a long run can stop.
           if "error" in row:
             break
-  print(f"Wrote {args.output}")
+  print(f"Wrote {output}")
 
 
 def _write(output, rows):
@@ -156,9 +169,4 @@ def _write(output, rows):
 
 
 if __name__ == "__main__":
-  if len(sys.argv) > 1 and sys.argv[1] == "--child":
-    op, h, w, p, t = sys.argv[2:7]
-    child(op, int(h), int(w), p, t if t == "default" else
-          (None if t == "None" else int(t)))
-  else:
-    main(sys.argv[1:])
+  app.run(main)
