@@ -20,6 +20,16 @@ multiple of 16 (`analysis_size`), and only the ceil(M H / S) x ceil(M W / S)
 latents training charges are coded, also with a hyperprior
 (`coded_latent_size`, S = 16, Sec. III-B). After decoding the image is
 cropped, warped back to H x W and post-filtered.
+
+Large images (our design; the paper codes 512 x 768 Kodak and 256 x 256
+crops): above `tile_pixels` pixels, every full-resolution network -- the
+features of ResizeParamNet before its global pooling (Table I), the Pre- and
+Post-filter, both warps (Eq. 3-5) and the codec's g_a and g_s -- runs on
+overlapping tiles as wide as its receptive field requires (tiling.py), and
+only the cropped, exact part of each tile is kept. The entropy coding of the
+latent stays whole. Results equal the whole-image path up to float rounding
+(tests/test_tiling.py), and `decompress` runs the very same tiled synthesis
+as `reconstruct`, so the two stay bit-identical.
 """
 import math
 
@@ -29,6 +39,7 @@ import tensorflow_compression as tfc
 from resizer_tf import _validation
 from resizer_tf import bitstream
 from resizer_tf import codecs as codecs_lib
+from resizer_tf import tiling
 from resizer_tf.layers import filters
 from resizer_tf.layers import resize_param_net
 from resizer_tf.layers import warp as warp_lib
@@ -49,6 +60,16 @@ def ceil_scaled(size, scale_q):
 #: Pixels of edge replication beyond the occupied region when coding (one
 #: hyper-latent stride); see `ResizeCompress.analysis_size`.
 CODING_MARGIN = 64
+
+
+#: Images of more than this many pixels are coded in tiles (4 Mpx: a
+#: 2048 x 2048 image still takes the whole-image path, as do Kodak, CLIC
+#: and 1080p frames; 4K frames and camera photos are tiled).
+DEFAULT_TILE_PIXELS = 1 << 22
+#: Side of a tile in pixels of the full-resolution image (the decoder's
+#: output and the encoder's analysis input): bounds the working memory of
+#: one tile (docs/compression.md, "Large images").
+DEFAULT_TILE_SIZE = 1024
 
 
 def pad_to_multiple(x, multiple):
@@ -99,6 +120,14 @@ class ResizeCompress(tf.keras.Model):
       deterministic, used by tests that compare devices) or "mixed" (noise
       for the rate, rounding for the synthesis: Minnen & Singh 2020; closes
       the noise/rounding gap of short trainings; factorized priors only).
+    tile_pixels: `compress`, `decompress` and `reconstruct` code images of
+      more than this many pixels in tiles (bounded memory, see the module
+      docstring); smaller images take the whole-image path unchanged. None
+      never tiles. Default `DEFAULT_TILE_PIXELS` (4 Mpx).
+    tile_size: side of those tiles in full-resolution pixels, a multiple of
+      64 (default `DEFAULT_TILE_SIZE`, 1024). Decoding is bit-exact for the
+      same `tile_pixels` and `tile_size` as `reconstruct`; other settings
+      decode the same file to within float rounding.
   """
 
   def __init__(self, codec, resize=True, pre_filter=True, post_filter=True,
@@ -106,7 +135,9 @@ class ResizeCompress(tf.keras.Model):
                separate_scales=False, min_scale=0.25, max_scale=1.0,
                initial_scale=0.75, lmbda=0.01, quantization="noise",
                codec_kwargs=None, separate_scales_mode="two_networks",
-               resize_param_net_variant="table1", **kwargs):
+               resize_param_net_variant="table1",
+               tile_pixels=DEFAULT_TILE_PIXELS, tile_size=DEFAULT_TILE_SIZE,
+               **kwargs):
     super().__init__(**kwargs)
     if isinstance(codec, str):
       codec = codecs_lib.make_codec(codec, **(codec_kwargs or {}))
@@ -139,6 +170,17 @@ class ResizeCompress(tf.keras.Model):
           f"codecs (balle2017, balle2018_factorized), not {codec.codec_name}.")
     if not math.isfinite(lmbda) or lmbda <= 0:
       raise ValueError(f"`lmbda` must be > 0; received {lmbda}.")
+    if tile_pixels is not None and (
+        isinstance(tile_pixels, bool) or int(tile_pixels) != tile_pixels or
+        tile_pixels < 1):
+      raise ValueError("`tile_pixels` must be a positive int or None; "
+                       f"received {tile_pixels!r}.")
+    if (isinstance(tile_size, bool) or int(tile_size) != tile_size or
+        tile_size < 64 or tile_size % 64):
+      raise ValueError("`tile_size` must be a positive multiple of 64; "
+                       f"received {tile_size!r}.")
+    self.tile_pixels = None if tile_pixels is None else int(tile_pixels)
+    self.tile_size = int(tile_size)
     self.codec = codec
     self.resize = bool(resize)
     self.use_pre_filter = bool(pre_filter) and self.resize
@@ -193,7 +235,9 @@ class ResizeCompress(tf.keras.Model):
         resize_param_net_variant=self.resize_param_net_variant,
         min_scale=self.min_scale,
         max_scale=self.max_scale, initial_scale=self.initial_scale,
-        lmbda=self.lmbda, quantization=self.quantization, name=self.name)
+        lmbda=self.lmbda, quantization=self.quantization,
+        tile_pixels=self.tile_pixels, tile_size=self.tile_size,
+        name=self.name)
 
   @classmethod
   def from_config(cls, config):
@@ -332,8 +376,11 @@ class ResizeCompress(tf.keras.Model):
     """Quantised (My, Mx) numerators used to code one image [1, H, W, 3]."""
     if not self.resize:
       return tf.fill([2], bitstream.SCALE_DENOMINATOR)
-    m = tf.clip_by_value(self.estimate_scale(x, training=False)[0],
-                         self.min_scale, self.max_scale)
+    return self._quantize_coding_scale(
+        self.estimate_scale(x, training=False)[0])
+
+  def _quantize_coding_scale(self, m):
+    m = tf.clip_by_value(m, self.min_scale, self.max_scale)
     q = bitstream.quantize_scale(m)
     low = bitstream.quantize_scale(self.min_scale)
     high = bitstream.quantize_scale(self.max_scale)
@@ -386,8 +433,10 @@ class ResizeCompress(tf.keras.Model):
     multiple = self.codec.size_multiple
     return -(-size // multiple) * multiple
 
-  def _encoder_side(self, image):
-    """uint8 [H, W, 3] -> (padded codec input, scale_q, latent size)."""
+  @staticmethod
+  def _check_image(image):
+    """uint8 [H, W, 3], 1 <= H, W <= MAX_DIMENSION, H W <= MAX_PIXELS (the
+    format's limits, bitstream.py), gated by run-time checks."""
     image = tf.convert_to_tensor(image)
     if image.dtype != tf.uint8:
       raise ValueError(
@@ -396,13 +445,28 @@ class ResizeCompress(tf.keras.Model):
       raise ValueError(
           f"`image` must be uint8 [H, W, 3]; received shape {image.shape}.")
     shape = tf.shape(image)
+    pixels = tf.cast(shape[0], tf.int64) * tf.cast(shape[1], tf.int64)
     checks = [tf.debugging.assert_equal(
         shape[2], 3, message="`image` must have 3 channels (RGB)."),
               tf.debugging.assert_greater_equal(
                   tf.reduce_min(shape[:2]), 1,
-                  message="`image` must be at least 1x1.")]
+                  message="`image` must be at least 1x1."),
+              tf.debugging.assert_less_equal(
+                  tf.reduce_max(shape[:2]), bitstream.MAX_DIMENSION,
+                  message=f"`image` is larger than the format's limit of "
+                  f"{bitstream.MAX_DIMENSION} pixels per side."),
+              tf.debugging.assert_less_equal(
+                  pixels, tf.constant(bitstream.MAX_PIXELS, tf.int64),
+                  message=f"`image` has more than the format's limit of "
+                  f"{bitstream.MAX_PIXELS} pixels (64 Mpx).")]
     with tf.control_dependencies(checks):
-      x = tf.cast(image, tf.float32)[None] / 255.
+      return tf.identity(image)
+
+  def _encoder_side(self, image):
+    """uint8 [H, W, 3] -> (padded codec input, scale_q, latent size)."""
+    image = self._check_image(image)
+    shape = tf.shape(image)
+    x = tf.cast(image, tf.float32)[None] / 255.
     height, width = shape[0], shape[1]
     scale_q = self.coding_scale(x)
     if self.resize:
@@ -432,27 +496,67 @@ class ResizeCompress(tf.keras.Model):
     return tf.cast(tf.round(tf.clip_by_value(x_hat[0], 0., 1.) * 255.),
                    tf.uint8)
 
+  # -- whole image or tiles ------------------------------------------------------
+
+  def uses_tiles(self, height, width):
+    """Whether an H x W image is coded in tiles (bool tensor)."""
+    if self.tile_pixels is None:
+      return tf.constant(False)
+    return tf.cast(height, tf.int64) * tf.cast(width, tf.int64) > (
+        self.tile_pixels)
+
+  def _by_size(self, height, width, tiled, whole):
+    """tiled() for an image above `tile_pixels`, else whole(): a Python
+    choice when the size is known (eager), a tf.cond in a traced function
+    with a dynamic size (the SavedModel holds both paths)."""
+    pred = self.uses_tiles(height, width)
+    static = tf.get_static_value(pred)
+    if static is not None:
+      return tiled() if static else whole()
+    return tf.cond(pred, tiled, whole)
+
   def reconstruct(self, image):
     """What decoding a file gives, computed without range coding.
 
     uint8 [H, W, 3] -> (uint8 [H, W, 3], bits estimated by the entropy
     models, (My, Mx) as coded).
     """
-    x_d, scale_q, latent = self._encoder_side(image)
+    image = self._check_image(image)
     shape = tf.shape(image)
-    x_d_hat, bits = self.codec(x_d, training=False, latent_size=latent,
-                               latent_canvas=self.latent_canvas(shape[0],
-                                                                shape[1]))
-    return (self._decoder_side(x_d_hat, shape[0], shape[1], scale_q),
-            bits[0], bitstream.dequantize_scale(scale_q))
+
+    def whole():
+      x_d, scale_q, latent = self._encoder_side(image)
+      x_d_hat, bits = self.codec(x_d, training=False, latent_size=latent,
+                                 latent_canvas=self.latent_canvas(shape[0],
+                                                                  shape[1]))
+      return (self._decoder_side(x_d_hat, shape[0], shape[1], scale_q),
+              bits[0], bitstream.dequantize_scale(scale_q))
+
+    def tiled():
+      scale_q, latent, y = self._tiled_encoder_side(image)
+      y_hat, bits = self.codec.reconstruct_latent(
+          y, self.latent_canvas(shape[0], shape[1]))
+      return (self._tiled_decoder_side(y_hat, shape[0], shape[1], scale_q),
+              bits[0], bitstream.dequantize_scale(scale_q))
+    return self._by_size(shape[0], shape[1], tiled, whole)
 
   def compress(self, image):
     """uint8 [H, W, 3] -> (file bytes as a scalar tf.string, (My, Mx))."""
-    x_d, scale_q, latent = self._encoder_side(image)
+    image = self._check_image(image)
     shape = tf.shape(image)
-    strings = self.codec.compress(
-        x_d, latent_size=latent,
-        latent_canvas=self.latent_canvas(shape[0], shape[1]))
+    canvas = self.latent_canvas(shape[0], shape[1])
+
+    def whole():
+      x_d, scale_q, latent = self._encoder_side(image)
+      return self.codec.compress(x_d, latent_size=latent,
+                                 latent_canvas=canvas), scale_q, latent
+
+    def tiled():
+      scale_q, latent, y = self._tiled_encoder_side(image)
+      return self.codec.compress_latent(y, canvas), scale_q, latent
+
+    # The same file layout either way: only how y was computed differs.
+    strings, scale_q, latent = self._by_size(shape[0], shape[1], tiled, whole)
     # Format 2: codec, flags and this model's fingerprint (bitstream.py).
     file = bitstream.pack_for_model(self, shape[0], shape[1], scale_q, latent,
                                     strings)
@@ -463,8 +567,184 @@ class ResizeCompress(tf.keras.Model):
     # Every header field (model fingerprint, Resize flags, H, W, M, latent
     # size) is checked against this model before anything is allocated.
     fields = bitstream.unpack_for_model(self, file)
-    x_d_hat = self.codec.decompress(
-        fields["strings"], fields["latent_size"],
-        latent_canvas=self.latent_canvas(fields["height"], fields["width"]))
-    return self._decoder_side(x_d_hat, fields["height"], fields["width"],
-                              fields["scale_q"])
+    height, width = fields["height"], fields["width"]
+    canvas = self.latent_canvas(height, width)
+
+    def whole():
+      x_d_hat = self.codec.decompress(fields["strings"], fields["latent_size"],
+                                      latent_canvas=canvas)
+      return self._decoder_side(x_d_hat, height, width, fields["scale_q"])
+
+    def tiled():
+      y_hat = self.codec.decompress_latent(
+          fields["strings"], fields["latent_size"], latent_canvas=canvas)
+      return self._tiled_decoder_side(y_hat, height, width, fields["scale_q"])
+    return self._by_size(height, width, tiled, whole)
+
+  # -- the tiled path (large images) ---------------------------------------------
+
+  def _scale_networks(self):
+    nets = self.scale_net
+    if isinstance(nets, resize_param_net.SeparateResizeParamNets):
+      return [nets.net_y, nets.net_x]
+    return [nets]
+
+  def _tiled_coding_scale(self, image):
+    """`coding_scale` of uint8 [H, W, 3] (`_tiled_estimate_scale`)."""
+    if not self.resize:
+      return tf.fill([2], bitstream.SCALE_DENOMINATOR)
+    if self.scale_net is None:  # One global M: no network to run.
+      return self.coding_scale(tf.zeros([1, 1, 1, 3]))
+    return self._quantize_coding_scale(self._tiled_estimate_scale(image))
+
+  def _tiled_estimate_scale(self, image):
+    """`estimate_scale` (My, Mx) [2] of uint8 [H, W, 3]: ResizeParamNet's
+    features computed in tiles and their global average pooled from per-tile
+    sums, so M equals the whole-image estimate up to float rounding."""
+    shape = tf.shape(image)
+    height, width = shape[0], shape[1]
+    m = []
+    for net in self._scale_networks():
+      stride = net.feature_stride
+      before, after = tiling.down_halo(net.receptive_field, stride)
+      # "same" poolings: ceil(ceil(ceil(H / 2) / 2) / 2) = ceil(H / 8).
+      fh, fw = -(-height // stride), -(-width // stride)
+      t = self.tile_size // stride
+
+      def tile(i, j, net=net, stride=stride, before=before, after=after,
+               t=t, fh=fh, fw=fw):
+        (r0, r1), (c0, c1) = (tiling.tile_span(i, t, fh),
+                              tiling.tile_span(j, t, fw))
+        # Starts at multiples of the stride keep every pooling's phase.
+        y0 = tf.maximum(r0 * stride - before, 0)
+        x0 = tf.maximum(c0 * stride - before, 0)
+        y1 = tf.minimum(r1 * stride + after, height)
+        x1 = tf.minimum(c1 * stride + after, width)
+        x = tf.cast(image[y0:y1, x0:x1], tf.float32)[None] / 255.
+        f = net.features(x, training=False)
+        f = f[:, r0 - y0 // stride:r1 - y0 // stride,
+              c0 - x0 // stride:c1 - x0 // stride]
+        return tf.reduce_sum(f, axis=[1, 2])
+      sums = tiling.accumulate(tiling.num_tiles(fh, t),
+                               tiling.num_tiles(fw, t), tile,
+                               tf.zeros([1, net.stages[-1]]))
+      m.append(tf.reshape(net.pool_feature_sums(sums, fh * fw), [1, -1]))
+    return tf.broadcast_to(tf.concat(m, axis=1), [1, 2])[0]
+
+  def _tiled_encoder_side(self, image):
+    """uint8 [H, W, 3] -> (scale_q, latent size, y [1, h, w, C]).
+
+    y = g_a(edge-padded warp of the pre-filtered image), as `_encoder_side`
+    and the codec's analysis compute it, latent tile by latent tile: each
+    tile of y reads the padded image over its receptive field (`tiling`),
+    which reads the warped image clamped to its occupied region (the edge
+    padding), which reads the pre-filtered image around the warp's taps,
+    which reads the image within the filter's 3-pixel halo.
+    """
+    shape = tf.shape(image)
+    height, width = shape[0], shape[1]
+    full = tf.stack([height, width])
+    scale_q = self._tiled_coding_scale(image)
+    latent = self.coded_latent_size(height, width, scale_q)
+    occupied = self.occupied_size(height, width, scale_q)
+    padded = self.analysis_size(height, width, scale_q)
+    m = bitstream.dequantize_scale(scale_q)[None]
+    stride = self.codec.stride
+    before, after = tiling.down_halo(self.codec.analysis_field, stride)
+    pre = (tiling.same_halo(self.pre_filter.receptive_field)
+           if self.pre_filter is not None else (0, 0))
+    # Latent tiles of about tile_size pixels of the ORIGINAL image per side:
+    # a window of the shrunk image reads 1 / M times as many pre-filtered
+    # pixels (at M = 1/4 a tile of 1024 / 16 latents would read 4096 px).
+    t = tf.maximum(self.tile_size * scale_q // (
+        bitstream.SCALE_DENOMINATOR * stride), 1)
+
+    def tile(i, j):
+      spans = (tiling.tile_span(i, t[0], latent[0]),
+               tiling.tile_span(j, t[1], latent[1]))
+      # Padded-image window of g_a (starts at multiples of the stride).
+      lo_p = [tf.maximum(s[0] * stride - before, 0) for s in spans]
+      hi_p = [tf.minimum(s[1] * stride + after, padded[k]) - 1
+              for k, s in enumerate(spans)]
+      # Its rows and columns of the warped image (edge padding clamps).
+      lo_d = [tf.minimum(lo_p[k], occupied[k] - 1) for k in range(2)]
+      hi_d = [tf.minimum(hi_p[k], occupied[k] - 1) for k in range(2)]
+      if self.resize:
+        lo_f, hi_f = zip(*[self.warp.window_input_range(
+            lo_d[k], hi_d[k], m[0, k], full[k]) for k in range(2)])
+        lo_x = [tf.maximum(lo_f[k] - pre[0], 0) for k in range(2)]
+        hi_x = [tf.minimum(hi_f[k] + pre[1], full[k] - 1) for k in range(2)]
+        x = tf.cast(image[lo_x[0]:hi_x[0] + 1, lo_x[1]:hi_x[1] + 1],
+                    tf.float32)[None] / 255.
+        if self.pre_filter is not None:
+          x = self.pre_filter(x)
+        x = x[:, lo_f[0] - lo_x[0]:hi_f[0] - lo_x[0] + 1,
+              lo_f[1] - lo_x[1]:hi_f[1] - lo_x[1] + 1]
+        x_d = self.warp.window(
+            x, m, out_start=tf.stack(lo_d),
+            out_size=tf.stack(hi_d) - tf.stack(lo_d) + 1,
+            in_start=tf.stack(lo_f), full_size=full, full_out_size=occupied)
+      else:
+        x_d = tf.cast(image[lo_d[0]:hi_d[0] + 1, lo_d[1]:hi_d[1] + 1],
+                      tf.float32)[None] / 255.
+      # Edge replication beyond the occupied region, as `pad_to_size`.
+      x_p = x_d
+      for k in range(2):
+        index = tf.minimum(tf.range(lo_p[k], hi_p[k] + 1),
+                           occupied[k] - 1) - lo_d[k]
+        x_p = tf.gather(x_p, index, axis=k + 1)
+      y = self.codec.analysis_transform(x_p)
+      off = [(spans[k][0] * stride - lo_p[k]) // stride for k in range(2)]
+      return y[0, off[0]:off[0] + spans[0][1] - spans[0][0],
+               off[1]:off[1] + spans[1][1] - spans[1][0]]
+    y = tiling.assemble(tiling.num_tiles(latent[0], t[0]),
+                        tiling.num_tiles(latent[1], t[1]), tile, tf.float32,
+                        self.codec.num_latent)
+    return scale_q, latent, y[None]
+
+  def _tiled_decoder_side(self, y_hat, height, width, scale_q):
+    """y_hat [1, h, w, C] -> uint8 [H, W, 3], output tile by output tile:
+    the Post-filter's 3-pixel halo, the warp's taps in the occupied region,
+    and the latents g_s needs for them (`tiling.up_halo`)."""
+    full = tf.stack([height, width])
+    occupied = self.occupied_size(height, width, scale_q)
+    inverse = (1. / bitstream.dequantize_scale(scale_q))[None]
+    latent = tf.shape(y_hat)[1:3]
+    stride = self.codec.stride
+    before, after = tiling.up_halo(self.codec.synthesis_field, stride)
+    post = (tiling.same_halo(self.post_filter.receptive_field)
+            if self.post_filter is not None else (0, 0))
+    t = self.tile_size
+
+    def tile(i, j):
+      spans = (tiling.tile_span(i, t, height), tiling.tile_span(j, t, width))
+      if self.resize:
+        lo_u = [tf.maximum(spans[k][0] - post[0], 0) for k in range(2)]
+        hi_u = [tf.minimum(spans[k][1] - 1 + post[1], full[k] - 1)
+                for k in range(2)]
+        lo_q, hi_q = zip(*[self.warp.window_input_range(
+            lo_u[k], hi_u[k], inverse[0, k], occupied[k]) for k in range(2)])
+      else:
+        lo_q = [s[0] for s in spans]
+        hi_q = [s[1] - 1 for s in spans]
+      lo_l = [tf.maximum(lo_q[k] // stride - before, 0) for k in range(2)]
+      hi_l = [tf.minimum(hi_q[k] // stride + after, latent[k] - 1)
+              for k in range(2)]
+      x = self.codec.synthesis_transform(
+          y_hat[:, lo_l[0]:hi_l[0] + 1, lo_l[1]:hi_l[1] + 1])
+      x = x[:, lo_q[0] - stride * lo_l[0]:hi_q[0] - stride * lo_l[0] + 1,
+            lo_q[1] - stride * lo_l[1]:hi_q[1] - stride * lo_l[1] + 1]
+      if self.resize:
+        x = self.warp.window(
+            x, inverse, out_start=tf.stack(lo_u),
+            out_size=tf.stack(hi_u) - tf.stack(lo_u) + 1,
+            in_start=tf.stack(lo_q), full_size=occupied, full_out_size=full)
+        if self.post_filter is not None:
+          x = self.post_filter(x)
+        x = x[:, spans[0][0] - lo_u[0]:spans[0][1] - lo_u[0],
+              spans[1][0] - lo_u[1]:spans[1][1] - lo_u[1]]
+      x = tf.cast(x, tf.float32)
+      return tf.cast(tf.round(tf.clip_by_value(x[0], 0., 1.) * 255.),
+                     tf.uint8)
+    return tiling.assemble(tiling.num_tiles(height, t),
+                           tiling.num_tiles(width, t), tile, tf.uint8, 3)

@@ -14,6 +14,7 @@ transforms see the same range). The reconstruction is not clipped.
 import tensorflow as tf
 
 from resizer_tf import _validation
+from resizer_tf import tiling
 from resizer_tf.codecs import _entropy
 from resizer_tf.codecs import base
 from resizer_tf.codecs.tfc_codec import gdn
@@ -100,6 +101,31 @@ class _FactorizedPriorCodec(TfcCodec):
       x_hat = self.synthesis(tf.cast(y_hat, self.compute_dtype))
     return tf.cast(x_hat, tf.float32)
 
+  # -- tiled coding (base.py, tiling.py): the same ops, in pieces ----------
+
+  def analysis_transform(self, x):
+    return tf.cast(self.analysis(tf.cast(x, self.compute_dtype)), tf.float32)
+
+  def synthesis_transform(self, y_hat):
+    return tf.cast(self.synthesis(tf.cast(y_hat, self.compute_dtype)),
+                   tf.float32)
+
+  def compress_latent(self, y, latent_canvas=None):
+    del latent_canvas  # No hyperprior.
+    with tf.device("/cpu:0"):
+      return [self.entropy_bottleneck.compress(y)[0]]
+
+  def decompress_latent(self, strings, latent_size, latent_canvas=None):
+    del latent_canvas  # No hyperprior.
+    strings, latent_size = base.check_decompress_input(
+        strings, latent_size, self.num_strings)
+    with tf.device("/cpu:0"):
+      return self.entropy_bottleneck.decompress(strings[0][None], latent_size)
+
+  def reconstruct_latent(self, y, latent_canvas=None):
+    del latent_canvas  # No hyperprior.
+    return self.entropy_bottleneck(y, training=False)
+
   @property
   def entropy_model_variables(self):
     return self.entropy_bottleneck.prior_variables
@@ -111,6 +137,15 @@ class _FactorizedPriorCodec(TfcCodec):
     return {"name": self.name, "trainable": self.trainable,
             "num_filters": self.num_filters,
             "offset_heuristic": self.offset_heuristic}
+
+
+#: Receptive fields of Ballé17's transforms along one axis (tiling.py): g_a
+#: 9x9/4, 5x5/2, 5x5/2 correlations; g_s 5x5 x2, 5x5 x2, 9x9 x4 transposed
+#: convolutions; (I)GDN is pointwise in space.
+ANALYSIS_FIELD = tiling.Chain(tiling.Conv(9, down=4), tiling.Conv(5, down=2),
+                              tiling.Conv(5, down=2))
+SYNTHESIS_FIELD = tiling.Chain(tiling.Conv(5, up=2), tiling.Conv(5, up=2),
+                               tiling.Conv(9, up=4))
 
 
 @tf.keras.utils.register_keras_serializable(package="resizer_tf")
@@ -127,6 +162,8 @@ class Balle2017(_FactorizedPriorCodec):
   codec_id = 1
   stride = 16
   size_multiple = 16
+  analysis_field = ANALYSIS_FIELD
+  synthesis_field = SYNTHESIS_FIELD
 
   def __init__(self, num_filters=128, offset_heuristic=True, **kwargs):
     super().__init__(num_filters, num_filters,

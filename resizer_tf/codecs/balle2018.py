@@ -20,6 +20,7 @@ them as arguments).
 import tensorflow as tf
 
 from resizer_tf import _validation
+from resizer_tf import tiling
 from resizer_tf.codecs import _entropy
 from resizer_tf.codecs import base
 from resizer_tf.codecs.balle2017 import _FactorizedPriorCodec
@@ -46,6 +47,12 @@ def _synthesis_layers(n):
   ]
 
 
+#: Receptive fields of g_a (4 x 5x5/2 correlations) and g_s (4 x 5x5 x2
+#: transposed convolutions) along one axis (tiling.py); GDN is pointwise.
+ANALYSIS_FIELD = tiling.Chain(*[tiling.Conv(5, down=2)] * 4)
+SYNTHESIS_FIELD = tiling.Chain(*[tiling.Conv(5, up=2)] * 4)
+
+
 @tf.keras.utils.register_keras_serializable(package="resizer_tf")
 class Balle2018Factorized(_FactorizedPriorCodec):
   """Ballé18 transforms with the factorized prior; see module docstring.
@@ -60,6 +67,8 @@ class Balle2018Factorized(_FactorizedPriorCodec):
   codec_id = 2
   stride = 16
   size_multiple = 16
+  analysis_field = ANALYSIS_FIELD
+  synthesis_field = SYNTHESIS_FIELD
 
   def __init__(self, num_filters=128, num_latent=192, offset_heuristic=True,
                **kwargs):
@@ -106,6 +115,8 @@ class Balle2018Hyperprior(TfcCodec):
   #: Extra downsampling of z relative to y.
   hyper_stride = 4
   num_strings = 2
+  analysis_field = ANALYSIS_FIELD
+  synthesis_field = SYNTHESIS_FIELD
 
   def __init__(self, num_filters=128, num_latent=192, num_scales=64,
                scale_min=0.11, scale_max=256., offset_heuristic=True,
@@ -207,6 +218,43 @@ class Balle2018Hyperprior(TfcCodec):
       y_hat = self.conditional.decompress(strings[0][None], indexes)
       x_hat = self.synthesis(tf.cast(y_hat, self.compute_dtype))
     return tf.cast(x_hat, tf.float32)
+
+  # -- tiled coding (base.py, tiling.py): the same ops, in pieces ----------
+
+  def analysis_transform(self, x):
+    return tf.cast(self.analysis(tf.cast(x, self.compute_dtype)), tf.float32)
+
+  def synthesis_transform(self, y_hat):
+    return tf.cast(self.synthesis(tf.cast(y_hat, self.compute_dtype)),
+                   tf.float32)
+
+  def compress_latent(self, y, latent_canvas=None):
+    with tf.device("/cpu:0"):
+      z = self._canvas_hyper_latent(y, latent_canvas)
+      z_hat = self.hyperprior.quantize(z)
+      indexes = self._scale_indexes(z_hat, tf.shape(y), latent_canvas)
+      y_strings = self.conditional.compress(y, indexes)
+      z_strings = self.hyperprior.compress(z)
+    return [y_strings[0], z_strings[0]]
+
+  def decompress_latent(self, strings, latent_size, latent_canvas=None):
+    strings, latent_size = base.check_decompress_input(
+        strings, latent_size, self.num_strings)
+    with tf.device("/cpu:0"):
+      z_size = -(-latent_size // self.hyper_stride)
+      z_hat = self.hyperprior.decompress(strings[1][None], z_size)
+      indexes = self._scale_indexes(
+          z_hat, tf.concat([[1], latent_size, [self.num_latent]], 0),
+          latent_canvas)
+      return self.conditional.decompress(strings[0][None], indexes)
+
+  def reconstruct_latent(self, y, latent_canvas=None):
+    # `call(training=False)` without valid_size, from y on.
+    z = self._canvas_hyper_latent(y, latent_canvas)
+    z_hat, z_bits = self.hyperprior(z, training=False)
+    indexes = self._scale_indexes(z_hat, tf.shape(y), latent_canvas)
+    y_hat, y_bits = self.conditional(y, indexes, training=False)
+    return y_hat, y_bits + z_bits
 
   @property
   def entropy_model_variables(self):

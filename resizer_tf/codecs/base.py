@@ -38,6 +38,17 @@ Conventions:
     after training (it builds the range-coding tables) before coding.
   * Variables are split for the optimizers: `entropy_model_variables` (the
     priors) and `transform_variables` (everything else).
+  * Tiled coding of large images (resize_compress.py, tiling.py) uses the
+    pieces of `compress`/`decompress`/`call(training=False)` separately:
+    `analysis_transform(x)` -> y and `synthesis_transform(y_hat)` -> x_hat,
+    run on overlapping tiles as wide as `analysis_field` /
+    `synthesis_field` (their receptive fields, `tiling.Chain`) require, and
+    the latent-level coding on the whole y: `compress_latent(y,
+    latent_canvas)` -> strings, `decompress_latent(strings, latent_size,
+    latent_canvas)` -> y_hat and `reconstruct_latent(y, latent_canvas)` ->
+    (y_hat, bits), where y_hat equals what `decompress_latent` returns bit
+    for bit. They are the same ops as the whole-image methods, in the same
+    order.
 """
 import tensorflow as tf
 
@@ -68,6 +79,30 @@ class LearnedCodec(tf.keras.Model):
     raise NotImplementedError
 
   def prepare_for_coding(self):
+    raise NotImplementedError
+
+  #: Receptive fields of g_a and g_s along one axis (`tiling.Chain`).
+  analysis_field = None
+  synthesis_field = None
+
+  def analysis_transform(self, x):
+    """y = g_a(x), float32 [B, H / 16, W / 16, C] (as `compress` codes it)."""
+    raise NotImplementedError
+
+  def synthesis_transform(self, y_hat):
+    """x_hat = g_s(y_hat), float32 [B, 16 h, 16 w, 3]."""
+    raise NotImplementedError
+
+  def compress_latent(self, y, latent_canvas=None):
+    """`compress` after the analysis: y [1, h, w, C] -> list of strings."""
+    raise NotImplementedError
+
+  def decompress_latent(self, strings, latent_size, latent_canvas=None):
+    """`decompress` before the synthesis: -> y_hat float32 [1, h, w, C]."""
+    raise NotImplementedError
+
+  def reconstruct_latent(self, y, latent_canvas=None):
+    """`call(training=False)` after the analysis: y -> (y_hat, bits [B])."""
     raise NotImplementedError
 
   @property

@@ -47,6 +47,7 @@ from resizer_tf.codecs import _entropy
 from resizer_tf.codecs import _mixture_coding
 from resizer_tf.codecs import tfc_codec
 from resizer_tf.codecs import base
+from resizer_tf import tiling
 
 _register = tf.keras.utils.register_keras_serializable(package="resizer_tf")
 
@@ -242,6 +243,31 @@ class MaskedConv2D(tf.keras.layers.Conv2D):
     return config
 
 
+def _fields():
+  """Receptive fields of Cheng20's g_a and g_s along one axis (tiling.py),
+  block by block as the classes above define them; GDN, LeakyReLU, ReLU and
+  sigmoid are pointwise in space."""
+  t = tiling
+  residual_block = t.Branches(t.IDENTITY, t.Chain(t.Conv(3), t.Conv(3)))
+  strided_block = t.Branches(t.Chain(t.Conv(3, down=2), t.Conv(3)),
+                             t.Chain(t.Subsample(), t.Conv(1)))
+  unit = t.Branches(t.IDENTITY, t.Chain(t.Conv(1), t.Conv(3), t.Conv(1)))
+  attention = t.Branches(t.IDENTITY, t.Chain(unit, unit, unit),
+                         t.Chain(unit, unit, unit, t.Conv(1)))
+  subpixel = lambda k: t.Chain(t.Conv(k), t.DepthToSpace())
+  up_block = t.Branches(t.Chain(subpixel(3), t.Conv(3)), subpixel(1))
+  analysis = t.Chain(strided_block, residual_block, strided_block, attention,
+                     residual_block, strided_block, residual_block,
+                     t.Conv(3, down=2), attention)
+  synthesis = t.Chain(attention, residual_block, up_block, residual_block,
+                      up_block, attention, residual_block, up_block,
+                      residual_block, subpixel(3))
+  return analysis, synthesis
+
+
+ANALYSIS_FIELD, SYNTHESIS_FIELD = _fields()
+
+
 @_register
 class Cheng2020(tfc_codec.TfcCodec):
   """Cheng et al. (CVPR 2020) anchor with a K-component Gaussian mixture.
@@ -272,6 +298,8 @@ class Cheng2020(tfc_codec.TfcCodec):
   hyper_stride = 4
   #: Number of strings `compress` returns: [y, z].
   num_strings = 2
+  analysis_field = ANALYSIS_FIELD
+  synthesis_field = SYNTHESIS_FIELD
 
   def __init__(self, num_filters=128, num_mixtures=3, entropy_hidden=640,
                scale_lower_bound=0.11, likelihood_bound=1e-6,
@@ -349,6 +377,7 @@ class Cheng2020(tfc_codec.TfcCodec):
     self._binarizer = _mixture_coding.MixtureBinarizer()
     self._compress_fn = None
     self._decompress_fn = None
+    self._latent_fns = None
     # Create every variable now, so weights can be loaded before a call.
     for model, channels in ((self.analysis, 3), (self.synthesis, n),
                             (self.hyper_analysis, n),
@@ -453,7 +482,7 @@ class Cheng2020(tfc_codec.TfcCodec):
     functions capture the model as it is now.
     """
     self.hyperprior.prepare_for_coding()
-    self._compress_fn = self._decompress_fn = None
+    self._compress_fn = self._decompress_fn = self._latent_fns = None
 
   def _coding_functions(self):
     """The traced coders; made on first use (also after loading a file that
@@ -515,6 +544,10 @@ class Cheng2020(tfc_codec.TfcCodec):
     with tf.device("/cpu:0"):
       y = base.crop_latent(self._latent(tf.cast(x, self.compute_dtype)),
                            latent_size)
+      return self._compress_latent_graph(y, latent_canvas, return_parameters)
+
+  def _compress_latent_graph(self, y, latent_canvas, return_parameters=False):
+    with tf.device("/cpu:0"):
       y = tf.debugging.assert_all_finite(
           y, "Cheng2020.compress: the latent y has NaN/Inf (diverged "
           "weights?).")
@@ -546,6 +579,15 @@ class Cheng2020(tfc_codec.TfcCodec):
   def _decompress_graph(self, y_string, z_string, latent_size,
                         latent_canvas):
     with tf.device("/cpu:0"):
+      y_hat = self._decompress_latent_graph(y_string, z_string, latent_size,
+                                            latent_canvas)
+      x_hat = self.synthesis(tf.cast(y_hat, self.compute_dtype))
+      return tf.cast(x_hat, tf.float32)
+
+  def _decompress_latent_graph(self, y_string, z_string, latent_size,
+                               latent_canvas):
+    """y_hat [1, h, w, N], gated by the check that y decoded cleanly."""
+    with tf.device("/cpu:0"):
       z_size = -(-latent_size // self.hyper_stride)
       z_hat = self.hyperprior.decompress(z_string[None], z_size)
       psi = self._hyper_features(z_hat, latent_size, latent_canvas)
@@ -555,8 +597,7 @@ class Cheng2020(tfc_codec.TfcCodec):
           tfc.entropy_decode_finalize(handle), True,
           message="Cheng2020.decompress: corrupt or truncated y string.")
       with tf.control_dependencies([check]):
-        x_hat = self.synthesis(tf.cast(y_hat[None], self.compute_dtype))
-      return tf.cast(x_hat, tf.float32)
+        return tf.identity(y_hat[None])
 
   def _code_serially(self, psi, handle, symbols=None,
                      return_parameters=False):
@@ -621,6 +662,55 @@ class Cheng2020(tfc_codec.TfcCodec):
                           [h, w, 3, n, self.num_mixtures])
       return handle, y_hat, params
     return handle, y_hat
+
+  # -- tiled coding (base.py, tiling.py): the same ops, in pieces ----------
+
+  def analysis_transform(self, x):
+    return self._latent(tf.cast(x, self.compute_dtype))
+
+  def synthesis_transform(self, y_hat):
+    return tf.cast(self.synthesis(tf.cast(y_hat, self.compute_dtype)),
+                   tf.float32)
+
+  def _latent_functions(self):
+    self._coding_functions()  # Checks that the tables exist.
+    if self._latent_fns is None:
+      n = self.num_filters
+      self._latent_fns = (
+          tf.function(self._compress_latent_graph, input_signature=[
+              tf.TensorSpec([1, None, None, n], tf.float32),
+              tf.TensorSpec([2], tf.int32)]),
+          tf.function(self._decompress_latent_graph, input_signature=[
+              tf.TensorSpec([], tf.string), tf.TensorSpec([], tf.string),
+              tf.TensorSpec([2], tf.int32), tf.TensorSpec([2], tf.int32)]))
+    return self._latent_fns
+
+  def compress_latent(self, y, latent_canvas=None):
+    compress_fn, _ = self._latent_functions()
+    y = tf.cast(y, tf.float32)
+    if latent_canvas is None:
+      latent_canvas = tf.shape(y)[1:3]
+    return list(compress_fn(y, tf.cast(latent_canvas, tf.int32)))
+
+  def decompress_latent(self, strings, latent_size, latent_canvas=None):
+    _, decompress_fn = self._latent_functions()
+    strings, latent_size = base.check_decompress_input(
+        strings, latent_size, self.num_strings)
+    if latent_canvas is None:
+      latent_canvas = latent_size
+    return decompress_fn(strings[0], strings[1], latent_size,
+                         tf.cast(latent_canvas, tf.int32))
+
+  def reconstruct_latent(self, y, latent_canvas=None):
+    # `call(training=False)` without valid_size, from y on.
+    z = self._canvas_hyper_latent(y, latent_canvas)
+    z_hat, z_bits = self.hyperprior(z, training=False, valid_mask=None)
+    y_hat = tfc.round_st(y)
+    psi = self._hyper_features(z_hat, tf.shape(y)[1:3], latent_canvas)
+    weight, loc, scale = self.mixture_parameters(
+        self.context_model(tf.cast(y_hat, self.compute_dtype)), psi)
+    y_bits = tf.reduce_sum(self.mixture_bits(y_hat, weight, loc, scale), -1)
+    return y_hat, tf.reduce_sum(y_bits, axis=(1, 2)) + z_bits
 
   def get_config(self):
     return {"name": self.name, "trainable": self.trainable,

@@ -69,15 +69,28 @@ def triangle_derivative(x):
 class _Axis:
   """Sampling positions and sparse interpolation matrix of one axis."""
 
-  def __init__(self, scale, n_in, n_out, kernel, a, dense=False):
-    """scale: [B] float; n_in, n_out: int32 scalars."""
+  def __init__(self, scale, n_in, n_out, kernel, a, dense=False,
+               window=None):
+    """scale: [B] float; n_in, n_out: int32 scalars.
+
+    window: None, or (out_start, in_start, n_full) for a window of a larger
+    warp (`scale_warp_window`): the outputs are rows out_start ... of the
+    warp of an n_full-long axis, whose samples from in_start on are the
+    n_in given ones. Positions and weights are computed from the global
+    output index, by the same ops as without a window.
+    """
     self.scale, self.n_in, self.n_out = scale, n_in, n_out
     self.kernel, self.a, self.dense = kernel, a, dense
     dtype = scale.dtype
     radius = RADIUS[kernel]
     batch = tf.shape(scale)[0]
-    last = tf.cast(n_in - 1, dtype)
-    self.i = tf.cast(tf.range(n_out), dtype)
+    if window is None:
+      last = tf.cast(n_in - 1, dtype)
+      self.i = tf.cast(tf.range(n_out), dtype)
+    else:
+      out_start, in_start, n_full = window
+      last = tf.cast(n_full - 1, dtype)
+      self.i = tf.cast(tf.range(n_out) + out_start, dtype)
     t = self.i[None] / scale[:, None]                    # [B, n_out]
     # i >= 0 and M > 0, so only the upper clamp can bind.
     self.unclamped = t <= last
@@ -87,6 +100,8 @@ class _Axis:
     self.offset = s[..., None] - taps
     self.weights = self._kernel(self.offset)
     self.taps = tf.clip_by_value(taps, 0., last)          # edge replicate
+    if window is not None:
+      self.taps -= tf.cast(in_start, dtype)               # into the window
     # Block-diagonal over the batch: row b * n_out + i, column b * n_in + m.
     in_base = tf.range(batch, dtype=tf.int64) * tf.cast(n_in, tf.int64)
     cols = tf.cast(self.taps, tf.int64) + in_base[:, None, None]
@@ -278,3 +293,69 @@ def scale_warp(images, scale_yx, out_height, out_width, kernel="bicubic",
     return y, grad
 
   return warp(images, scale_yx)
+
+
+# -- windows of a warp (tiled coding of large images) -------------------------
+
+
+def window_input_range(first, last, scale, n_full, kernel="bicubic"):
+  """Inclusive range of input samples that outputs [first, last] of a warp
+  of an n_full-long axis by `scale` (a float32 scalar) read.
+
+  Output i reads the 2r taps floor(s) - r + 1 ... floor(s) + r around
+  s = min(i / M, n_full - 1) (Eq. 3-4), clamped to the axis; computed here
+  by the same float ops as `_Axis`, widened by one sample on each side so
+  that no rounding can leave a tap outside. int32 (lo, hi).
+  """
+  radius = RADIUS[kernel]
+  top = tf.cast(n_full - 1, scale.dtype)
+
+  def position(i):
+    return tf.cast(tf.floor(tf.minimum(tf.cast(i, scale.dtype) / scale, top)),
+                   tf.int32)
+  lo = tf.maximum(position(first) - radius, 0)
+  hi = tf.minimum(position(last) + radius + 1, n_full - 1)
+  return lo, hi
+
+
+@tf.autograph.experimental.do_not_convert
+def scale_warp_window(images, scale_yx, out_start, out_size, in_start,
+                      full_size, full_out_size, kernel="bicubic", a=-0.5):
+  """A window of `scale_warp` (inference only, no gradient).
+
+  Args:
+    images: [B, h, w, C], the samples [in_start, in_start + (h, w)) of the
+      full [B, H, W, C] input; must hold every tap the window reads
+      (`window_input_range`).
+    scale_yx: [B, 2] (M_y, M_x).
+    out_start, out_size: int32 [2], the window of the full output.
+    in_start: int32 [2]. full_size: int32 [2], (H, W) of the full input.
+    full_out_size: int32 [2], the full output size (it picks the axis order
+      `scale_warp` uses, so the window rounds as the whole warp does).
+
+  Returns:
+    [B, out_size[0], out_size[1], C]: the same weights and taps as
+    `scale_warp(full, scale_yx, *full_out_size)` at those outputs.
+  """
+  x = images
+  shape = tf.shape(x)
+  batch, height, width, channels = shape[0], shape[1], shape[2], shape[3]
+  out_h, out_w = out_size[0], out_size[1]
+  ys = _Axis(scale_yx[:, 0], height, out_h, kernel, a,
+             window=(out_start[0], in_start[0], full_size[0]))
+  xs = _Axis(scale_yx[:, 1], width, out_w, kernel, a,
+             window=(out_start[1], in_start[1], full_size[1]))
+
+  def rows_first():
+    u1 = tf.reshape(x, [batch * height, width * channels])
+    u2 = _swap_rows_cols(ys.apply(u1), batch, out_h, width, channels)
+    return _swap_rows_cols(xs.apply(u2), batch, out_w, out_h, channels)
+
+  def cols_first():
+    u1 = _swap_rows_cols(tf.reshape(x, [batch * height, width * channels]),
+                         batch, height, width, channels)
+    u2 = _swap_rows_cols(xs.apply(u1), batch, out_w, height, channels)
+    return ys.apply(u2)
+
+  v = tf.cond(full_out_size[0] <= full_size[0], rows_first, cols_first)
+  return tf.reshape(v, [batch, out_h, out_w, channels])

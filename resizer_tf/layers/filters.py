@@ -8,6 +8,11 @@ they never share parameters (two separate instances).
 import tensorflow as tf
 
 from resizer_tf import _validation
+from resizer_tf import tiling
+
+#: Receptive field of a filter along one axis (tiling.py): three "same"
+#: 3x3 convolutions in series, the residual pointwise (a 3-pixel halo).
+RECEPTIVE_FIELD = tiling.Chain(*[tiling.Conv(3)] * 3)
 
 
 class _ResidualFilter(tf.keras.layers.Layer):
@@ -35,6 +40,10 @@ class _ResidualFilter(tf.keras.layers.Layer):
     self.c2.build(input_shape[:-1].concatenate([self.filters]))
     self.c3.build(input_shape[:-1].concatenate([self.filters]))
     super().build(input_shape)
+
+  @property
+  def receptive_field(self):
+    return tiling.Chain(*[tiling.Conv(self.kernel_size)] * 3)
 
   def call(self, inputs):
     inputs, _ = _validation.check_image_batch(inputs, "inputs",

@@ -2,6 +2,7 @@
 import tensorflow as tf
 
 from resizer_tf import _validation
+from resizer_tf import tiling
 
 #: Named configurations of ResizeParamNet. "table1": Table I of Chen et al.
 #: (shortcut conv C3 3x3, ReLU after BN2; the default). "authors": the
@@ -18,6 +19,18 @@ def variant_kwargs(variant):
     raise ValueError(f"ResizeParamNet variant must be one of "
                      f"{sorted(VARIANTS)}; received {variant!r}.")
   return dict(VARIANTS[variant])
+
+
+def receptive_field(stages, shortcut_kernel_size):
+  """Receptive field of the features before the global pooling, along one
+  axis (tiling.py): per stage C1 3x3 and C2 3x3 in series, the shortcut C3
+  in parallel, then 2x2/2 max pooling; BatchNorm (inference) and ReLU are
+  pointwise."""
+  stage = tiling.Chain(
+      tiling.Branches(tiling.Chain(tiling.Conv(3), tiling.Conv(3)),
+                      tiling.Conv(shortcut_kernel_size)),
+      tiling.MaxPool())
+  return tiling.Chain(*[stage] * len(stages))
 
 
 @tf.keras.utils.register_keras_serializable(package="resizer_tf")
@@ -104,6 +117,21 @@ class ResizeParamNet(tf.keras.layers.Layer):
     return [tuple(layers[i:i + 5]) for i in range(0, len(layers), 5)]
 
   def call(self, inputs, training=None):
+    return self.pool_features(self.features(inputs, training=training))
+
+  @property
+  def receptive_field(self):
+    """Of `features` (tiling.py); its stride is `feature_stride`."""
+    return receptive_field(self.stages, self.shortcut_kernel_size)
+
+  @property
+  def feature_stride(self):
+    return 2 ** len(self.stages)
+
+  def features(self, inputs, training=None):
+    """The residual stages: float32 [B, ceil(H / 8), ceil(W / 8), 64], the
+    map the global average pooling reduces (tiled coding computes it in
+    tiles, resize_compress.py)."""
     inputs, _ = _validation.check_image_batch(inputs, "inputs")
     x = inputs
     for c1, bn1, c2, bn2, c3 in self.blocks:
@@ -112,15 +140,32 @@ class ResizeParamNet(tf.keras.layers.Layer):
       if self.relu_before_add:
         y = tf.nn.relu(y)
       x = tf.nn.relu(self.pool(y + c3(x)))
-    x = tf.cast(x, tf.float32)
+    return tf.cast(x, tf.float32)
+
+  def pool_features(self, x):
+    """Global average pooling, channel mean(s) and output activation."""
     if self.num_outputs == 1:
       m = tf.reduce_mean(x, axis=[1, 2, 3])
     else:
       m = tf.stack([tf.reduce_mean(h, axis=[1, 2, 3])
                     for h in tf.split(x, 2, axis=-1)], axis=-1)
+    return self._activate(m)
+
+  def _activate(self, m):
     if self.output_activation == "relu":
       m = tf.nn.relu(m)
     return m
+
+  def pool_feature_sums(self, sums, count):
+    """`pool_features` from per-channel sums [B, C] of the features over
+    `count` positions (the tiled path's partial sums, resize_compress.py)."""
+    means = sums / tf.cast(count, tf.float32)
+    if self.num_outputs == 1:
+      m = tf.reduce_mean(means, axis=-1)
+    else:
+      m = tf.stack([tf.reduce_mean(h, axis=-1)
+                    for h in tf.split(means, 2, axis=-1)], axis=-1)
+    return self._activate(m)
 
   def compute_output_shape(self, input_shape):
     batch = tf.TensorShape(input_shape)[0]

@@ -112,6 +112,23 @@ class BicubicWarp(tf.keras.layers.Layer):
       y = y[0]
     return y
 
+  def window(self, images, scale_yx, out_start, out_size, in_start,
+             full_size, full_out_size):
+    """A window of `call(full, scale_yx, full_out_size)` from the samples of
+    `full` that it reads (tiled coding of large images, resize_compress.py;
+    `_warp_ops.scale_warp_window`). Inference only; `scale_yx` [B, 2]."""
+    work_dtype = tf.float64 if images.dtype == tf.float64 else tf.float32
+    y = _warp_ops.scale_warp_window(
+        tf.cast(images, work_dtype), tf.cast(scale_yx, work_dtype),
+        out_start, out_size, in_start, full_size, full_out_size, self.kernel,
+        self.a)
+    return tf.cast(y, self.compute_dtype)
+
+  def window_input_range(self, first, last, scale, n_full):
+    """Inclusive input range outputs [first, last] of one axis read."""
+    return _warp_ops.window_input_range(first, last, scale, n_full,
+                                        self.kernel)
+
   @staticmethod
   def _check_spatial(images):
     static = images.shape[1:]
