@@ -18,7 +18,7 @@ FAST_TESTS ?= tests/test_layers.py tests/test_losses.py tests/test_data.py \
 PYTEST_FLAGS ?= -q -p no:cacheprovider
 
 .PHONY: demo test test-fast test-keras3 check-docs install install-keras3 \
-  bazel-test bench-images train-images campaign benchmarks clean
+  bazel-test bench-images train-images campaign benchmarks compressai-venv clean
 
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -93,6 +93,12 @@ train-images: install
 # resumes from the snapshots in resizer_tf/pretrained_weights).
 campaign: train-images
 	$(PY) -m experiments.train_campaign --train_dir=runs/train_images
+
+# The optional CompressAI speed reference of benchmarks/codec_speed.py
+# (--compressai_python), never a dependency of the package.
+compressai-venv:
+	test -x .venv-compressai/bin/python || python3.11 -m venv .venv-compressai
+	.venv-compressai/bin/pip install -q torch compressai
 
 benchmarks: install
 	$(PY) -m benchmarks.warp --output=benchmarks/results/warp.json
