@@ -103,13 +103,6 @@ class _FactorizedPriorCodec(TfcCodec):
 
   # -- tiled coding (base.py, tiling.py): the same ops, in pieces ----------
 
-  def analysis_transform(self, x):
-    return tf.cast(self.analysis(tf.cast(x, self.compute_dtype)), tf.float32)
-
-  def synthesis_transform(self, y_hat):
-    return tf.cast(self.synthesis(tf.cast(y_hat, self.compute_dtype)),
-                   tf.float32)
-
   def compress_latent(self, y, latent_canvas=None):
     del latent_canvas  # No hyperprior.
     with tf.device("/cpu:0"):

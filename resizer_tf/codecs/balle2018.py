@@ -196,37 +196,16 @@ class Balle2018Hyperprior(TfcCodec):
     """
     x = base.check_compress_input(x, self.size_multiple)
     with tf.device("/cpu:0"):
-      y = tf.cast(self.analysis(tf.cast(x, self.compute_dtype)), tf.float32)
-      y = base.crop_latent(y, latent_size)
-      z = self._canvas_hyper_latent(y, latent_canvas)
-      z_hat = self.hyperprior.quantize(z)
-      indexes = self._scale_indexes(z_hat, tf.shape(y), latent_canvas)
-      y_strings = self.conditional.compress(y, indexes)
-      z_strings = self.hyperprior.compress(z)
-    return [y_strings[0], z_strings[0]]
+      y = base.crop_latent(self.analysis_transform(x), latent_size)
+    return self.compress_latent(y, latent_canvas)
 
   def decompress(self, strings, latent_size, latent_canvas=None):
     """[y string, z string], int32 (h, w) of y -> x_hat [1, 16h, 16w, 3]."""
-    strings, latent_size = base.check_decompress_input(
-        strings, latent_size, self.num_strings)
+    y_hat = self.decompress_latent(strings, latent_size, latent_canvas)
     with tf.device("/cpu:0"):
-      z_size = -(-latent_size // self.hyper_stride)
-      z_hat = self.hyperprior.decompress(strings[1][None], z_size)
-      indexes = self._scale_indexes(
-          z_hat, tf.concat([[1], latent_size, [self.num_latent]], 0),
-          latent_canvas)
-      y_hat = self.conditional.decompress(strings[0][None], indexes)
-      x_hat = self.synthesis(tf.cast(y_hat, self.compute_dtype))
-    return tf.cast(x_hat, tf.float32)
+      return self.synthesis_transform(y_hat)
 
   # -- tiled coding (base.py, tiling.py): the same ops, in pieces ----------
-
-  def analysis_transform(self, x):
-    return tf.cast(self.analysis(tf.cast(x, self.compute_dtype)), tf.float32)
-
-  def synthesis_transform(self, y_hat):
-    return tf.cast(self.synthesis(tf.cast(y_hat, self.compute_dtype)),
-                   tf.float32)
 
   def compress_latent(self, y, latent_canvas=None):
     with tf.device("/cpu:0"):

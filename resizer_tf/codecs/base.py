@@ -87,11 +87,12 @@ class LearnedCodec(tf.keras.Model):
 
   def analysis_transform(self, x):
     """y = g_a(x), float32 [B, H / 16, W / 16, C] (as `compress` codes it)."""
-    raise NotImplementedError
+    return tf.cast(self.analysis(tf.cast(x, self.compute_dtype)), tf.float32)
 
   def synthesis_transform(self, y_hat):
     """x_hat = g_s(y_hat), float32 [B, 16 h, 16 w, 3]."""
-    raise NotImplementedError
+    return tf.cast(self.synthesis(tf.cast(y_hat, self.compute_dtype)),
+                   tf.float32)
 
   def compress_latent(self, y, latent_canvas=None):
     """`compress` after the analysis: y [1, h, w, C] -> list of strings."""

@@ -668,10 +668,6 @@ class Cheng2020(tfc_codec.TfcCodec):
   def analysis_transform(self, x):
     return self._latent(tf.cast(x, self.compute_dtype))
 
-  def synthesis_transform(self, y_hat):
-    return tf.cast(self.synthesis(tf.cast(y_hat, self.compute_dtype)),
-                   tf.float32)
-
   def _latent_functions(self):
     self._coding_functions()  # Checks that the tables exist.
     if self._latent_fns is None:
