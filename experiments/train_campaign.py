@@ -33,6 +33,10 @@ _WARM_STEPS = flags.DEFINE_integer("warm_steps", campaign.WARM_STEPS,
                                    "Steps of the shared plain warm start.")
 _RUN_STEPS = flags.DEFINE_integer("run_steps", campaign.RUN_STEPS,
                                   "Steps of each lambda's runs.")
+_RESIZE_RATE = flags.DEFINE_float(
+    "resize_rate_factor", campaign.RESIZE_RATE_FACTOR,
+    "ResizeParamNet Adam rate / codec rate in the Resize runs (paper: 1; "
+    "docs/training_campaign.md).")
 _WAIT = flags.DEFINE_bool(
     "wait", False, "Wait for a run's warm start to finish (when another "
     "process trains it) instead of failing.")
@@ -54,7 +58,8 @@ def main(argv):
       source, _PATCH.value, _BATCH.value, seed=seed, cache=True)
   runs = campaign.small_campaign(
       _WEIGHTS_DIR.value, _WARM_STEPS.value, _RUN_STEPS.value,
-      intermediate_dir=_INTERMEDIATE_DIR.value)
+      intermediate_dir=_INTERMEDIATE_DIR.value,
+      resize_rate_factor=_RESIZE_RATE.value)
   for spec, path in runs:
     if _ONLY.value and spec.name not in _ONLY.value:
       continue

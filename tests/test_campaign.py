@@ -128,21 +128,29 @@ def test_small_campaign_pairs_share_everything_but_resize(tmp_path):
   done = set(names[:2])
   for (plain, _), (resize, _) in zip(pairs[::2], pairs[1::2]):
     assert (plain.resize, resize.resize) == (False, True)
+    assert plain.resize_rate_factor == 1.0
+    assert resize.resize_rate_factor == campaign.RESIZE_RATE_FACTOR
     a, b = dict(vars(plain)), dict(vars(resize))
     for d in (a, b):
-      d.pop("name")
-      d.pop("resize")
+      for key in ("name", "resize", "warm_start", "resize_rate_factor"):
+        d.pop(key)
     assert a == b
-    # Each pair starts from a stage trained earlier in the order, at the
-    # nearest lambda (a neighbour's plain run, or the base at WARM_LAMBDA).
-    source = os.path.basename(plain.warm_start[0])[:-len(".npz")]
-    assert source in done
-    if plain.lmbda == campaign.WARM_LAMBDA:
-      assert source == "balle2017_base"
-    else:
-      q = int(plain.name.rsplit("_q", 1)[1])
-      towards = q + (1 if plain.lmbda < campaign.WARM_LAMBDA else -1)
-      assert source == f"balle2017_q{towards}"
+    # Each run starts from a stage trained earlier in the order, at the
+    # nearest lambda: the base at WARM_LAMBDA (codec only, for both), else
+    # its own variant's run of the neighbouring lambda (the Resize chain
+    # carries its filters and ResizeParamNet along).
+    for spec in (plain, resize):
+      source, components = spec.warm_start
+      source = os.path.basename(source)[:-len(".npz")]
+      assert source in done
+      if spec.lmbda == campaign.WARM_LAMBDA:
+        assert (source, components) == ("balle2017_base", ("codec",))
+      else:
+        variant, q = spec.name.rsplit("_q", 1)
+        towards = int(q) + (1 if spec.lmbda < campaign.WARM_LAMBDA else -1)
+        assert source == f"{variant}_q{towards}"
+        assert set(components) == ({"codec"} if not spec.resize else
+                                   set(weights_file.COMPONENTS))
     done.update((plain.name, resize.name))
 
 
@@ -273,3 +281,22 @@ def test_measured_from_records_means_the_models_own_points(tmp_path):
   measured = pretrained.measured_from_records(rows, str(tmp_path))
   assert measured == {("balle2017", 1): dict(bpp=0.2, psnr=31., M=1.,
                                              images=2)}
+
+
+def test_schedule_sets_each_optimizer_group_its_rate():
+  spec = campaign.RunSpec("r", resize=True, lmbda=0.01, steps=1000,
+                          learning_rate=1e-4, decay_fraction=0.5,
+                          decay_factor=0.3, entropy_rate_factor=10.,
+                          resize_rate_factor=4.)
+  model = type("M", (), {})()
+  for group in ("optimizer", "resize_optimizer", "entropy_optimizer"):
+    setattr(model, group, tf.keras.optimizers.Adam(tf.Variable(0.)))
+  callback = campaign._Snapshots(spec, "unused", {}, log_every=100,
+                                 snapshot_every=500, on_snapshot=None)
+  callback.set_model(model)
+  for epoch, codec_rate in ((0, 1e-4), (4, 1e-4), (5, 3e-5), (9, 3e-5)):
+    callback.on_epoch_begin(epoch)
+    rates = [float(getattr(model, g).learning_rate.numpy()) for g in
+             ("optimizer", "resize_optimizer", "entropy_optimizer")]
+    np.testing.assert_allclose(rates, [codec_rate, 4 * codec_rate,
+                                       10 * codec_rate], rtol=1e-6)
