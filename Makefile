@@ -15,7 +15,10 @@ KERAS3_TESTS ?= tests/test_layers.py tests/test_warp.py tests/test_models.py \
 # A quick subset of the pinned suite (under 3 minutes on 2 cores).
 FAST_TESTS ?= tests/test_layers.py tests/test_losses.py tests/test_data.py \
   tests/test_flops.py
-PYTEST_FLAGS ?= -q -p no:cacheprovider
+# The suite is mostly single-threaded Python (tracing, exports, subprocess
+# binaries): two pytest-xdist workers halve its wall time on 2 cores.
+PYTEST_WORKERS ?= 2
+PYTEST_FLAGS ?= -q -p no:cacheprovider -n $(PYTEST_WORKERS)
 
 .PHONY: demo test test-fast test-keras3 check-docs install install-keras3 \
   bazel-test bench-images train-images campaign benchmarks compressai-venv clean

@@ -45,7 +45,7 @@ EXTRAS = {
         "numpy<2",
         "scipy~=1.11.0",
     ],
-    "test": ["pytest"],
+    "test": ["pytest", "pytest-xdist"],
     "eval": ["sewar", "imageio-ffmpeg==0.8.1",
              "pillow-heif", "scikit-learn"],
 }
