@@ -538,7 +538,9 @@ class ResizeCompress(tf.keras.Model):
           y, self.latent_canvas(shape[0], shape[1]))
       return (self._tiled_decoder_side(y_hat, shape[0], shape[1], scale_q),
               bits[0], bitstream.dequantize_scale(scale_q))
-    return self._by_size(shape[0], shape[1], tiled, whole)
+    # The coding kernels, as `decompress` uses them (bit-identical output).
+    with self.codec.coding_kernels():
+      return self._by_size(shape[0], shape[1], tiled, whole)
 
   def compress(self, image):
     """uint8 [H, W, 3] -> (file bytes as a scalar tf.string, (My, Mx))."""
@@ -555,8 +557,11 @@ class ResizeCompress(tf.keras.Model):
       scale_q, latent, y = self._tiled_encoder_side(image)
       return self.codec.compress_latent(y, canvas), scale_q, latent
 
-    # The same file layout either way: only how y was computed differs.
-    strings, scale_q, latent = self._by_size(shape[0], shape[1], tiled, whole)
+    # The same file layout either way: only how y was computed differs. One
+    # coding-kernel block for all tiles (its freshness check runs once).
+    with self.codec.coding_kernels():
+      strings, scale_q, latent = self._by_size(shape[0], shape[1], tiled,
+                                               whole)
     # Format 2: codec, flags and this model's fingerprint (bitstream.py).
     file = bitstream.pack_for_model(self, shape[0], shape[1], scale_q, latent,
                                     strings)
@@ -579,7 +584,8 @@ class ResizeCompress(tf.keras.Model):
       y_hat = self.codec.decompress_latent(
           fields["strings"], fields["latent_size"], latent_canvas=canvas)
       return self._tiled_decoder_side(y_hat, height, width, fields["scale_q"])
-    return self._by_size(height, width, tiled, whole)
+    with self.codec.coding_kernels():
+      return self._by_size(height, width, tiled, whole)
 
   # -- the tiled path (large images) ---------------------------------------------
 

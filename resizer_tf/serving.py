@@ -30,8 +30,10 @@ class CompressionModule(tf.Module):
   """The coding functions of a model, with input signatures, for export.
 
   The model's fingerprint is computed once, here, and baked into the
-  traced functions: the module is for a trained model whose weights no
-  longer change (make a new module after more training).
+  traced functions, as are the codec's cached coding kernels (when they
+  are traced; `prepare_for_coding`, codecs/tfc_codec.py): the module is for
+  a trained model whose weights no longer change (after more training, call
+  `prepare_for_coding()` and make a new module).
   """
 
   def __init__(self, model):

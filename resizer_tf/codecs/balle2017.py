@@ -73,7 +73,7 @@ class _FactorizedPriorCodec(TfcCodec):
     x_hat = x_hat[:, :tf.shape(x)[1], :tf.shape(x)[2], :]
     return tf.cast(x_hat, tf.float32), bits
 
-  def prepare_for_coding(self):
+  def _prepare_tables(self):
     """Builds the range-coding tables from the trained prior (eagerly)."""
     self.entropy_bottleneck.prepare_for_coding()
 
@@ -84,7 +84,7 @@ class _FactorizedPriorCodec(TfcCodec):
     """
     del latent_canvas  # No hyperprior.
     x = base.check_compress_input(x, self.size_multiple)
-    with tf.device("/cpu:0"):
+    with tf.device("/cpu:0"), self.coding_kernels():
       y = base.crop_latent(self.analysis(tf.cast(x, self.compute_dtype)),
                            latent_size)
       strings = self.entropy_bottleneck.compress(y)
@@ -95,7 +95,7 @@ class _FactorizedPriorCodec(TfcCodec):
     del latent_canvas  # No hyperprior.
     strings, latent_size = base.check_decompress_input(
         strings, latent_size, self.num_strings)
-    with tf.device("/cpu:0"):
+    with tf.device("/cpu:0"), self.coding_kernels():
       y_hat = self.entropy_bottleneck.decompress(strings[0][None],
                                                  latent_size)
       x_hat = self.synthesis(tf.cast(y_hat, self.compute_dtype))

@@ -183,7 +183,7 @@ class Balle2018Hyperprior(TfcCodec):
     x_hat = x_hat[:, :tf.shape(x)[1], :tf.shape(x)[2], :]
     return tf.cast(x_hat, tf.float32), y_bits + z_bits
 
-  def prepare_for_coding(self):
+  def _prepare_tables(self):
     """Builds the range-coding tables of z's prior and y's scale table."""
     self.hyperprior.prepare_for_coding()
     self.conditional.prepare_for_coding()
@@ -195,20 +195,20 @@ class Balle2018Hyperprior(TfcCodec):
     ceil(h / 4) x ceil(w / 4); see base.py for `latent_canvas`.
     """
     x = base.check_compress_input(x, self.size_multiple)
-    with tf.device("/cpu:0"):
+    with tf.device("/cpu:0"), self.coding_kernels():
       y = base.crop_latent(self.analysis_transform(x), latent_size)
-    return self.compress_latent(y, latent_canvas)
+      return self.compress_latent(y, latent_canvas)
 
   def decompress(self, strings, latent_size, latent_canvas=None):
     """[y string, z string], int32 (h, w) of y -> x_hat [1, 16h, 16w, 3]."""
-    y_hat = self.decompress_latent(strings, latent_size, latent_canvas)
-    with tf.device("/cpu:0"):
+    with tf.device("/cpu:0"), self.coding_kernels():
+      y_hat = self.decompress_latent(strings, latent_size, latent_canvas)
       return self.synthesis_transform(y_hat)
 
   # -- tiled coding (base.py, tiling.py): the same ops, in pieces ----------
 
   def compress_latent(self, y, latent_canvas=None):
-    with tf.device("/cpu:0"):
+    with tf.device("/cpu:0"), self.coding_kernels():
       z = self._canvas_hyper_latent(y, latent_canvas)
       z_hat = self.hyperprior.quantize(z)
       indexes = self._scale_indexes(z_hat, tf.shape(y), latent_canvas)
@@ -219,7 +219,7 @@ class Balle2018Hyperprior(TfcCodec):
   def decompress_latent(self, strings, latent_size, latent_canvas=None):
     strings, latent_size = base.check_decompress_input(
         strings, latent_size, self.num_strings)
-    with tf.device("/cpu:0"):
+    with tf.device("/cpu:0"), self.coding_kernels():
       z_size = -(-latent_size // self.hyper_stride)
       z_hat = self.hyperprior.decompress(strings[1][None], z_size)
       indexes = self._scale_indexes(
@@ -229,10 +229,11 @@ class Balle2018Hyperprior(TfcCodec):
 
   def reconstruct_latent(self, y, latent_canvas=None):
     # `call(training=False)` without valid_size, from y on.
-    z = self._canvas_hyper_latent(y, latent_canvas)
-    z_hat, z_bits = self.hyperprior(z, training=False)
-    indexes = self._scale_indexes(z_hat, tf.shape(y), latent_canvas)
-    y_hat, y_bits = self.conditional(y, indexes, training=False)
+    with self.coding_kernels():
+      z = self._canvas_hyper_latent(y, latent_canvas)
+      z_hat, z_bits = self.hyperprior(z, training=False)
+      indexes = self._scale_indexes(z_hat, tf.shape(y), latent_canvas)
+      y_hat, y_bits = self.conditional(y, indexes, training=False)
     return y_hat, y_bits + z_bits
 
   @property

@@ -35,7 +35,13 @@ Conventions:
     `decompress(strings, latent_size)` inverts it. `latent_size` is the int32
     [2] size of the main latent y; the caller stores it (bitstream.py).
     Both run on CPU and are deterministic. Call `prepare_for_coding()` once
-    after training (it builds the range-coding tables) before coding.
+    after training (it builds the range-coding tables and caches the
+    transforms' kernels, tfc_codec.py) before coding, and again after any
+    further training.
+  * Every coding path (`compress`, `decompress`, the tiled pieces below,
+    `ResizeCompress.reconstruct`) runs inside `coding_kernels()`, where the
+    transforms may use what `prepare_for_coding()` precomputed; `call`
+    never does.
   * Variables are split for the optimizers: `entropy_model_variables` (the
     priors) and `transform_variables` (everything else).
   * Tiled coding of large images (resize_compress.py, tiling.py) uses the
@@ -50,6 +56,8 @@ Conventions:
     for bit. They are the same ops as the whole-image methods, in the same
     order.
 """
+import contextlib
+
 import tensorflow as tf
 
 
@@ -81,18 +89,26 @@ class LearnedCodec(tf.keras.Model):
   def prepare_for_coding(self):
     raise NotImplementedError
 
+  def coding_kernels(self):
+    """Context for the coding paths (see the module docstring); codecs with
+    nothing precomputed for coding need not override it."""
+    return contextlib.nullcontext()
+
   #: Receptive fields of g_a and g_s along one axis (`tiling.Chain`).
   analysis_field = None
   synthesis_field = None
 
   def analysis_transform(self, x):
     """y = g_a(x), float32 [B, H / 16, W / 16, C] (as `compress` codes it)."""
-    return tf.cast(self.analysis(tf.cast(x, self.compute_dtype)), tf.float32)
+    with self.coding_kernels():
+      return tf.cast(self.analysis(tf.cast(x, self.compute_dtype)),
+                     tf.float32)
 
   def synthesis_transform(self, y_hat):
     """x_hat = g_s(y_hat), float32 [B, 16 h, 16 w, 3]."""
-    return tf.cast(self.synthesis(tf.cast(y_hat, self.compute_dtype)),
-                   tf.float32)
+    with self.coding_kernels():
+      return tf.cast(self.synthesis(tf.cast(y_hat, self.compute_dtype)),
+                     tf.float32)
 
   def compress_latent(self, y, latent_canvas=None):
     """`compress` after the analysis: y [1, h, w, C] -> list of strings."""

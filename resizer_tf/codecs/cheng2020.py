@@ -475,13 +475,18 @@ class Cheng2020(tfc_codec.TfcCodec):
 
   # -- Coding -------------------------------------------------------------
 
-  def prepare_for_coding(self):
+  def _prepare_tables(self):
     """Builds z's range-coding tables from the trained prior (eagerly).
 
-    Call again after any further training: the tables and the traced coding
+    (`prepare_for_coding`, tfc_codec.py.) Call it again after any further
+    training: the tables, the cached kernels and the traced coding
     functions capture the model as it is now.
     """
     self.hyperprior.prepare_for_coding()
+    self._kernel_cache_changed()
+
+  def _kernel_cache_changed(self):
+    # The traced coders captured the previous tables and kernels.
     self._compress_fn = self._decompress_fn = self._latent_fns = None
 
   def _coding_functions(self):
@@ -516,8 +521,10 @@ class Cheng2020(tfc_codec.TfcCodec):
     latent_size = self._latent_size(x, latent_size)
     if latent_canvas is None:
       latent_canvas = latent_size
-    return list(compress_fn(x, latent_size,
-                            tf.cast(latent_canvas, tf.int32)))
+    # Traced inside the block: the graph captures the cached kernels.
+    with self.coding_kernels():
+      return list(compress_fn(x, latent_size,
+                              tf.cast(latent_canvas, tf.int32)))
 
   def _latent_size(self, x, latent_size):
     if latent_size is None:
@@ -536,8 +543,9 @@ class Cheng2020(tfc_codec.TfcCodec):
         strings, latent_size, self.num_strings)
     if latent_canvas is None:
       latent_canvas = latent_size
-    return decompress_fn(strings[0], strings[1], latent_size,
-                         tf.cast(latent_canvas, tf.int32))
+    with self.coding_kernels():
+      return decompress_fn(strings[0], strings[1], latent_size,
+                           tf.cast(latent_canvas, tf.int32))
 
   def _compress_graph(self, x, latent_size, latent_canvas,
                       return_parameters=False):
@@ -573,7 +581,9 @@ class Cheng2020(tfc_codec.TfcCodec):
     self._coding_functions()
     x = base.check_compress_input(x, self.size_multiple)
     size = self._latent_size(x, None)
-    params = self._compress_graph(x, size, size, return_parameters=True)[2]
+    with self.coding_kernels():
+      params = self._compress_graph(x, size, size,
+                                    return_parameters=True)[2]
     return tuple(params[None, :, :, i] for i in range(3))
 
   def _decompress_graph(self, y_string, z_string, latent_size,
@@ -607,8 +617,9 @@ class Cheng2020(tfc_codec.TfcCodec):
     per-position ops on the same buffer contents, so both compute the same
     mixture parameters bit for bit. The convolutions run in float32 as matrix
     products on kernels materialised once before the loop (SignalConv2D
-    rebuilds its kernel from the RDFT parameter on every call, which would
-    dominate the loop), and the hyper half of the first 1x1 layer is applied
+    rebuilds its kernel from the RDFT parameter on every read, which would
+    dominate the loop; with the kernel cache, tfc_codec.py, they are read
+    from it), and the hyper half of the first 1x1 layer is applied
     to all positions at once. Returns (handle, y_hat float32 [h, w, N]),
     plus the parameters [h, w, 3, N, K] with `return_parameters`.
     """
@@ -666,7 +677,8 @@ class Cheng2020(tfc_codec.TfcCodec):
   # -- tiled coding (base.py, tiling.py): the same ops, in pieces ----------
 
   def analysis_transform(self, x):
-    return self._latent(tf.cast(x, self.compute_dtype))
+    with self.coding_kernels():
+      return self._latent(tf.cast(x, self.compute_dtype))
 
   def _latent_functions(self):
     self._coding_functions()  # Checks that the tables exist.
@@ -686,7 +698,8 @@ class Cheng2020(tfc_codec.TfcCodec):
     y = tf.cast(y, tf.float32)
     if latent_canvas is None:
       latent_canvas = tf.shape(y)[1:3]
-    return list(compress_fn(y, tf.cast(latent_canvas, tf.int32)))
+    with self.coding_kernels():
+      return list(compress_fn(y, tf.cast(latent_canvas, tf.int32)))
 
   def decompress_latent(self, strings, latent_size, latent_canvas=None):
     _, decompress_fn = self._latent_functions()
@@ -694,17 +707,19 @@ class Cheng2020(tfc_codec.TfcCodec):
         strings, latent_size, self.num_strings)
     if latent_canvas is None:
       latent_canvas = latent_size
-    return decompress_fn(strings[0], strings[1], latent_size,
-                         tf.cast(latent_canvas, tf.int32))
+    with self.coding_kernels():
+      return decompress_fn(strings[0], strings[1], latent_size,
+                           tf.cast(latent_canvas, tf.int32))
 
   def reconstruct_latent(self, y, latent_canvas=None):
     # `call(training=False)` without valid_size, from y on.
-    z = self._canvas_hyper_latent(y, latent_canvas)
-    z_hat, z_bits = self.hyperprior(z, training=False, valid_mask=None)
-    y_hat = tfc.round_st(y)
-    psi = self._hyper_features(z_hat, tf.shape(y)[1:3], latent_canvas)
-    weight, loc, scale = self.mixture_parameters(
-        self.context_model(tf.cast(y_hat, self.compute_dtype)), psi)
+    with self.coding_kernels():
+      z = self._canvas_hyper_latent(y, latent_canvas)
+      z_hat, z_bits = self.hyperprior(z, training=False, valid_mask=None)
+      y_hat = tfc.round_st(y)
+      psi = self._hyper_features(z_hat, tf.shape(y)[1:3], latent_canvas)
+      weight, loc, scale = self.mixture_parameters(
+          self.context_model(tf.cast(y_hat, self.compute_dtype)), psi)
     y_bits = tf.reduce_sum(self.mixture_bits(y_hat, weight, loc, scale), -1)
     return y_hat, tf.reduce_sum(y_bits, axis=(1, 2)) + z_bits
 

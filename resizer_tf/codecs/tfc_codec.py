@@ -2,8 +2,37 @@
 
 `signal_conv` and `gdn` give tfc's SignalConv2D/GDN with the settings of
 tfc's bls2017/bmshj2018 models; `TfcCodec` is the Keras plumbing (variable
-storage in `.keras` files) that Ballé17, Ballé18 and Cheng20 share.
+storage in `.keras` files) and the coding-time kernel cache that Ballé17,
+Ballé18 and Cheng20 share.
+
+Kernel cache (issue 10, "coding speed"). tfc parameterises SignalConv2D
+kernels in the frequency domain by default ("rdft": Ballé et al., "Efficient
+nonlinear transforms for lossy image compression", PCS 2018, Sec. 2), so
+reading `layer.kernel` runs an inverse real FFT of the trainable spectrum --
+on every call, also when coding, where the weights no longer change. That
+was about a third of Ballé17's encode time. `TfcCodec.prepare_for_coding()`
+therefore evaluates every such kernel once, eagerly, and keeps the values
+as constants (`SignalConv2D.coding_kernel`); the coding paths (`compress`,
+`decompress`, their tiled pieces, and `ResizeCompress.reconstruct`) read
+them inside `TfcCodec.coding_kernels()`. Training and `call` keep reading
+the live parameterisation.
+
+Contract, the same as for the range-coding tables: call
+`prepare_for_coding()` again after any further training. Unlike stale
+tables (which are hashed into the file's model fingerprint, so a stale
+model still writes files only it decodes), stale kernels would code with
+weights the fingerprint does not describe, so they are refused:
+`coding_kernels()` checks a digest of the kernel parameters the cache was
+made from and raises if the weights changed since. The cache is not a
+weight: `codec.weights`, the model fingerprint, `.keras` files and weights
+files are exactly as without it, and it is rebuilt from the weights when a
+`.keras` file is loaded. Cached kernels are the very values `layer.kernel`
+gives, so files are byte-identical to uncached coding.
 """
+import contextlib
+import hashlib
+
+import numpy as np
 import tensorflow as tf
 import tensorflow_compression as tfc
 
@@ -23,9 +52,65 @@ def signal_conv(filters, kernel, stride, down, activation=None, use_bias=True,
   """
   stride_kwargs = ({"corr": True, "strides_down": stride} if down else
                    {"corr": False, "strides_up": stride})
-  return tfc.SignalConv2D(
+  return SignalConv2D(
       filters, (kernel, kernel), padding="same_zeros", use_bias=use_bias,
       activation=activation, name=name, **stride_kwargs, **kwargs)
+
+
+# Same class name as tfc's, so `.keras` files (which address sublayers by
+# their snake-cased class name) keep their layout.
+@tf.keras.utils.register_keras_serializable(package="resizer_tf")
+class SignalConv2D(tfc.SignalConv2D):
+  """`tfc.SignalConv2D` that can read a precomputed kernel while coding.
+
+  `cache_coding_kernel()` stores the current `kernel` as a constant; while
+  the owning codec's `coding_kernels()` block is active, `kernel` returns
+  it instead of re-deriving it from the parameter. tfc's `call` reads the
+  kernel only through the public `kernel` property, so overriding that
+  property is all it takes (no tfc private is touched; tests check that
+  coding really uses the cache). Outside that block (training, `call`)
+  nothing changes.
+  """
+
+  def __init__(self, *args, **kwargs):
+    super().__init__(*args, **kwargs)
+    self._coding_kernel = None
+    self._read_coding_kernel = False
+
+  @property
+  def kernel(self):
+    if self._read_coding_kernel:
+      return self._coding_kernel
+    return super().kernel
+
+  @property
+  def derives_kernel(self):
+    """Whether reading `kernel` computes it (e.g. "rdft"), rather than
+    reading a variable; only such kernels are worth caching."""
+    return not isinstance(self.kernel_parameter, tf.Variable)
+
+  @property
+  def coding_kernel(self):
+    """The cached kernel (compute dtype), or None."""
+    return self._coding_kernel
+
+  def kernel_source_variables(self):
+    """The variables the kernel is derived from, in a fixed order."""
+    return list(getattr(self.kernel_parameter, "variables", ()))
+
+  def cache_coding_kernel(self):
+    """Evaluates `kernel` now (eagerly) and keeps the value for coding."""
+    with tf.init_scope():
+      # An EagerTensor, not a tf.Variable: Keras does not track it, so it
+      # is not a weight (fingerprints, `.keras` and weights files are
+      # unchanged); traced coding functions and SavedModels capture it as a
+      # constant.
+      self._coding_kernel = tf.identity(super().kernel)
+    return self._coding_kernel
+
+  def clear_coding_kernel(self):
+    self._coding_kernel = None
+    self._read_coding_kernel = False
 
 
 def gdn(name, inverse=False):
@@ -43,12 +128,43 @@ def zero_pad_to(t, size):
   return tf.pad(t, [[0, 0], [0, pad[0]], [0, pad[1]], [0, 0]])
 
 
+class _KernelCache:
+  """Which layers hold cached kernels, and a digest of what they were made
+  from. A plain object on purpose: Keras does not track it, so it adds no
+  weights or checkpoint dependencies."""
+
+  def __init__(self, layers):
+    self.layers = tuple(layers)
+    self.digest = self._digest()
+
+  def _digest(self):
+    """SHA-256 of the variables the cached kernels are derived from."""
+    h = hashlib.sha256()
+    with tf.init_scope():
+      for layer in self.layers:
+        for v in layer.kernel_source_variables():
+          a = np.ascontiguousarray(v.numpy())
+          h.update(f"|{a.dtype.str}|{a.shape}|".encode())
+          h.update(a.tobytes())
+    return h.digest()
+
+  def is_current(self):
+    return self._digest() == self.digest
+
+
 class TfcCodec(base.LearnedCodec):
   """Keras plumbing for codecs made of tfc layers (all Ballé codecs).
 
-  Subclasses create every variable in `__init__` and list their transform
-  sub-models in `_transform_layers()`.
+  Subclasses create every variable in `__init__`, list their transform
+  sub-models in `_transform_layers()`, build their range-coding tables in
+  `_prepare_tables()` and run every coding path inside `coding_kernels()`
+  (see the module docstring for the kernel cache).
   """
+
+  def __init__(self, *args, **kwargs):
+    super().__init__(*args, **kwargs)
+    self._kernel_cache = None
+    self._kernel_cache_depth = 0
 
   def _set_filters(self, num_filters, num_latent):
     if int(num_filters) < 1 or int(num_latent) < 1:
@@ -61,6 +177,93 @@ class TfcCodec(base.LearnedCodec):
   def _transform_layers(self):
     raise NotImplementedError
 
+  def _prepare_tables(self):
+    raise NotImplementedError
+
+  def prepare_for_coding(self, cache_kernels=True):
+    """Readies the codec to code: call once after training (eagerly).
+
+    Builds the range-coding tables from the trained priors and, with
+    `cache_kernels`, evaluates the transforms' kernels once for coding
+    (module docstring). Call it again after any further training: coding
+    refuses kernels cached from other weights. `cache_kernels=False`
+    drops the cache (coding then derives the kernels on every call, as
+    training does; for tests and benchmarks).
+    """
+    self._prepare_tables()
+    if cache_kernels:
+      self._cache_kernels()
+    else:
+      self._clear_kernel_cache()
+
+  def _cached_conv_layers(self):
+    """The SignalConv2D layers of the transforms whose kernel is derived."""
+    layers, seen = [], set()
+    for model in self._transform_layers():
+      for layer in [model, *model.submodules]:
+        if (isinstance(layer, SignalConv2D) and layer.derives_kernel and
+            id(layer) not in seen):
+          seen.add(id(layer))
+          layers.append(layer)
+    return layers
+
+  def _cache_kernels(self):
+    if not tf.executing_eagerly():
+      raise RuntimeError(
+          "`prepare_for_coding()` evaluates the coding kernels and must be "
+          "called eagerly (outside tf.function).")
+    if self._kernel_cache_depth:
+      raise RuntimeError("Cannot rebuild the kernel cache while coding.")
+    layers = self._cached_conv_layers()
+    for layer in layers:
+      layer.cache_coding_kernel()
+    self._kernel_cache = _KernelCache(layers)
+    self._kernel_cache_changed()
+
+  def _clear_kernel_cache(self):
+    for layer in self._cached_conv_layers():
+      layer.clear_coding_kernel()
+    self._kernel_cache = None
+    self._kernel_cache_changed()
+
+  def _kernel_cache_changed(self):
+    """Hook: drop anything traced with the previous kernels."""
+
+  @property
+  def cached_kernel_layers(self):
+    """The layers whose kernels are cached for coding ([] without a cache)."""
+    return list(self._kernel_cache.layers) if self._kernel_cache else []
+
+  @contextlib.contextmanager
+  def coding_kernels(self):
+    """Within the block, the transforms read the kernels cached by
+    `prepare_for_coding()` (module docstring); without a cache, the live
+    ones. Re-entrant; the outermost entry checks, eagerly (in a
+    tf.function: when tracing), that the weights are still those the cache
+    was made from.
+
+    Raises:
+      RuntimeError: the kernel parameters changed since the cache was built
+        (more training, loaded weights): call `prepare_for_coding()` again.
+    """
+    cache = self._kernel_cache if self._kernel_cache_depth == 0 else None
+    if cache is not None and not cache.is_current():
+      raise RuntimeError(
+          f"`{self.name}`: the transform weights changed since "
+          "`prepare_for_coding()` cached the coding kernels (further "
+          "training or loaded weights): call `prepare_for_coding()` again "
+          "before compress/decompress.")
+    layers = cache.layers if cache is not None else ()
+    for layer in layers:
+      layer._read_coding_kernel = True  # pylint: disable=protected-access
+    self._kernel_cache_depth += 1
+    try:
+      yield
+    finally:
+      self._kernel_cache_depth -= 1
+      for layer in layers:
+        layer._read_coding_kernel = False  # pylint: disable=protected-access
+
   def _transform_layer_variables(self):
     return [v for layer in self._transform_layers() for v in layer.weights]
 
@@ -72,6 +275,10 @@ class TfcCodec(base.LearnedCodec):
   def load_own_variables(self, store):
     _entropy.load_variables(store, self._transform_layer_variables(),
                             owner=self.name)
+    # The file stores weights, not the cache: derive it from them (a model
+    # loaded for coding is then as fast as a freshly prepared one; one
+    # loaded to train further must be prepared again anyway).
+    self._cache_kernels()
 
   def build_from_config(self, config):
     # Every variable exists after __init__: loading need not trace `call`.
