@@ -61,7 +61,7 @@ def main(argv):
         "steps_done": meta["steps_done"], "steps_planned": spec["steps"],
         "wall_s": meta.get("wall_s"), "resumed_at": meta.get("resumed_at"),
         "warm_start": meta.get("warm_started_from"),
-        "steps_before": steps_before(runs, name),
+        "steps_before": campaign.steps_before(runs, name),
         "last": dict(zip(campaign.CURVE_COLUMNS, meta["curve"][-1]))
                 if meta.get("curve") else None}
   _io.atomic_write_text(os.path.join(_OUTPUT_DIR.value, "summary.json"),
@@ -79,15 +79,6 @@ def main(argv):
         " process-hours")
 
 
-def steps_before(runs, name):
-  """Steps of the chain of warm starts that `name` continues (0 if none)."""
-  source = (runs[name].get("warm_started_from") or {})
-  parent = source.get("file", "")[:-len(".npz")]
-  if parent not in runs:
-    return int(source.get("steps", 0))
-  return steps_before(runs, parent) + int(source.get("steps", 0))
-
-
 def _plot(runs, path):
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
@@ -99,7 +90,7 @@ def _plot(runs, path):
     if not len(curve):
       continue
     # A run that warm-starts continues its chain's step axis.
-    offset = steps_before(runs, name)
+    offset = campaign.steps_before(runs, name)
     style = "-" if meta["spec"]["resize"] else "--"
     for ax, column in zip(axes, ("loss", "bpp", "psnr", "scale")):
       ax.plot(curve[:, 0] + offset, curve[:, columns.index(column)], style,

@@ -37,6 +37,17 @@ _RESIZE_RATE = flags.DEFINE_float(
     "resize_rate_factor", campaign.RESIZE_RATE_FACTOR,
     "ResizeParamNet Adam rate / codec rate in the Resize runs (paper: 1; "
     "docs/training_campaign.md).")
+_TEXTURE_STEPS = flags.DEFINE_integer(
+    "texture_steps", campaign.TEXTURE_STEPS,
+    "Steps of the texture stage on downscaled crops (0: none; "
+    "docs/training_campaign.md).")
+_TEXTURE_QUALITIES = flags.DEFINE_list(
+    "texture_qualities", [str(q) for q in campaign.TEXTURE_QUALITIES],
+    "Qualities (1 = lowest rate) that get the texture stage.")
+_MAX_DOWNSCALE = flags.DEFINE_float(
+    "max_downscale", campaign.MAX_DOWNSCALE,
+    "Texture-stage crops are cut at 1 ... this times --patch_size and "
+    "area-downscaled (paper: 1, no augmentation).")
 _WAIT = flags.DEFINE_bool(
     "wait", False, "Wait for a run's warm start to finish (when another "
     "process trains it) instead of failing.")
@@ -54,12 +65,16 @@ def main(argv):
         "`make train-images` first.")
   source = image_patches.uint8_images_dataset(
       train_glob=os.path.join(_TRAIN_DIR.value, "*.png"))
-  make_patches = lambda seed: image_patches.patches_dataset(
-      source, _PATCH.value, _BATCH.value, seed=seed, cache=True)
+  make_patches = lambda seed, max_downscale: image_patches.patches_dataset(
+      source, _PATCH.value, _BATCH.value, seed=seed, cache=True,
+      downscale_range=(1., max_downscale))
   runs = campaign.small_campaign(
       _WEIGHTS_DIR.value, _WARM_STEPS.value, _RUN_STEPS.value,
       intermediate_dir=_INTERMEDIATE_DIR.value,
-      resize_rate_factor=_RESIZE_RATE.value)
+      resize_rate_factor=_RESIZE_RATE.value,
+      texture_steps=_TEXTURE_STEPS.value,
+      texture_qualities=[int(q) for q in _TEXTURE_QUALITIES.value],
+      max_downscale=_MAX_DOWNSCALE.value)
   for spec, path in runs:
     if _ONLY.value and spec.name not in _ONLY.value:
       continue

@@ -1,4 +1,5 @@
 """Weights files, resumable campaign runs and the pretrained loader."""
+import dataclasses
 import json
 import os
 
@@ -11,7 +12,8 @@ from resizer_tf import weights_file
 from resizer_tf.training import campaign
 
 
-def _patches(seed, size=32):
+def _patches(seed, max_downscale=1., size=32):
+  del max_downscale
   rng = np.random.default_rng(seed)
   base = rng.uniform(size=(4, size, size, 3)).astype(np.float32)
   return tf.data.Dataset.from_tensors(base).repeat()
@@ -119,12 +121,18 @@ def test_small_campaign_pairs_share_everything_but_resize(tmp_path):
                                  intermediate_dir=str(tmp_path / "i"))
   names = [spec.name for spec, _ in runs]
   assert names[:2] == ["balle2017_warm", "balle2017_base"]
-  # Stages are not published: they live in the intermediate folder.
+  textured = {q - 1 for q in campaign.TEXTURE_QUALITIES}
+  n_chain = 2 * len(campaign.CAMPAIGN_LAMBDAS)
+  pairs, texture = runs[2:2 + n_chain], runs[2 + n_chain:]
+  assert len(texture) == 2 * len(textured)
+  # Stages are not published: they live in the intermediate folder; so do
+  # the chain runs that a texture stage continues.
+  published = {f"balle2017{v}_q{q + 1}"
+               for v in ("", "+resize") for q in range(4)}
+  assert {s.name for s, _ in runs} & published == published
   for spec, path in runs:
-    folder = "i" if spec.name in names[:2] else "w"
+    folder = "w" if spec.name in published else "i"
     assert path == str(tmp_path / folder / f"{spec.name}.npz")
-  pairs = runs[2:]
-  assert len(pairs) == 2 * len(campaign.CAMPAIGN_LAMBDAS)
   done = set(names[:2])
   for (plain, _), (resize, _) in zip(pairs[::2], pairs[1::2]):
     assert (plain.resize, resize.resize) == (False, True)
@@ -135,10 +143,11 @@ def test_small_campaign_pairs_share_everything_but_resize(tmp_path):
       for key in ("name", "resize", "warm_start", "resize_rate_factor"):
         d.pop(key)
     assert a == b
+    assert a["max_downscale"] == 1.0  # the paper's "no augmentation"
     # Each run starts from a stage trained earlier in the order, at the
     # nearest lambda: the base at WARM_LAMBDA (codec only, for both), else
-    # its own variant's run of the neighbouring lambda (the Resize chain
-    # carries its filters and ResizeParamNet along).
+    # its own variant's chain run of the neighbouring lambda (the Resize
+    # chain carries its filters and ResizeParamNet along).
     for spec in (plain, resize):
       source, components = spec.warm_start
       source = os.path.basename(source)[:-len(".npz")]
@@ -146,12 +155,39 @@ def test_small_campaign_pairs_share_everything_but_resize(tmp_path):
       if spec.lmbda == campaign.WARM_LAMBDA:
         assert (source, components) == ("balle2017_base", ("codec",))
       else:
-        variant, q = spec.name.rsplit("_q", 1)
+        variant, q = spec.name.split("_chain")[0].rsplit("_q", 1)
         towards = int(q) + (1 if spec.lmbda < campaign.WARM_LAMBDA else -1)
-        assert source == f"{variant}_q{towards}"
+        assert source.split("_chain")[0] == f"{variant}_q{towards}"
         assert set(components) == ({"codec"} if not spec.resize else
                                    set(weights_file.COMPONENTS))
     done.update((plain.name, resize.name))
+  # The texture stage continues each variant's own chain run, with the same
+  # settings for both variants but steps and downscaled crops.
+  chain = {spec.name: spec for spec, _ in pairs}
+  for (plain, _), (resize, _) in zip(texture[::2], texture[1::2]):
+    assert (plain.resize, resize.resize) == (False, True)
+    assert plain.lmbda == resize.lmbda
+    assert campaign.CAMPAIGN_LAMBDAS.index(plain.lmbda) in textured
+    for spec in (plain, resize):
+      source, components = spec.warm_start
+      before = chain[spec.name + "_chain"]
+      assert source == str(tmp_path / "i" / f"{before.name}.npz")
+      assert set(components) == ({"codec"} if not spec.resize else
+                                 set(weights_file.COMPONENTS))
+      assert spec.steps == campaign.TEXTURE_STEPS
+      assert spec.max_downscale == campaign.MAX_DOWNSCALE
+      assert dataclasses.replace(
+          spec, name=before.name, steps=before.steps,
+          warm_start=before.warm_start, max_downscale=1.0) == before
+
+
+def test_small_campaign_without_texture_stage_publishes_the_chain(tmp_path):
+  runs = campaign.small_campaign(str(tmp_path / "w"),
+                                 intermediate_dir=str(tmp_path / "i"),
+                                 texture_steps=0)
+  assert len(runs) == 2 + 2 * len(campaign.CAMPAIGN_LAMBDAS)
+  assert not any("_chain" in spec.name for spec, _ in runs)
+  assert all(spec.max_downscale == 1.0 for spec, _ in runs)
 
 
 def _publish(tmp_path, name, resize):
@@ -300,3 +336,38 @@ def test_schedule_sets_each_optimizer_group_its_rate():
              ("optimizer", "resize_optimizer", "entropy_optimizer")]
     np.testing.assert_allclose(rates, [codec_rate, 4 * codec_rate,
                                        10 * codec_rate], rtol=1e-6)
+
+
+def test_run_draws_crops_with_its_own_downscale_and_seed(tmp_path):
+  calls = []
+
+  def patches(seed, max_downscale):
+    calls.append((seed, max_downscale))
+    return _patches(seed)
+
+  spec = _spec("run", False, steps=2, max_downscale=2.5, seed=7)
+  path = str(tmp_path / "run.npz")
+  campaign.train_run(spec, patches, path, log_every=1, snapshot_every=1,
+                     patch_size=32, max_steps=1, run_eagerly=True)
+  campaign.train_run(spec, patches, path, log_every=1, snapshot_every=1,
+                     patch_size=32, run_eagerly=True)
+  # A resumed run draws new crops: seed + steps done.
+  assert calls == [(7, 2.5), (8, 2.5)]
+
+
+def test_report_follows_renamed_chain_runs():
+  """Steps behind a run: chain runs recorded their parents under the names
+  they had before the texture stage renamed them to "<name>_chain"."""
+  start = lambda file, steps: {"warm_started_from": {"file": file,
+                                                     "steps": steps}}
+  runs = {"base": {},
+          "m_q2_chain": start("base.npz", 1500),
+          "m_q3_chain": start("m_q2.npz", 600),   # recorded before renaming
+          "m_q1": start("m_q2.npz", 600),
+          "m_q2": start("m_q2_chain.npz", 600),
+          "m_q3": start("m_q3_chain.npz", 600)}
+  assert campaign.steps_before(runs, "m_q2_chain") == 1500
+  assert campaign.steps_before(runs, "m_q3_chain") == 2100
+  assert campaign.steps_before(runs, "m_q1") == 2100
+  assert campaign.steps_before(runs, "m_q2") == 2100
+  assert campaign.steps_before(runs, "m_q3") == 2700

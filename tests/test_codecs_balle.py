@@ -489,3 +489,22 @@ def test_bad_inputs_raise_clear_errors():
   # A corrupt string does not decode silently (tfc's sanity check).
   with pytest.raises(tf.errors.InvalidArgumentError):
     codec.decompress([strings[0][:-4], strings[1]], [8, 8])
+
+
+def test_preparing_many_bottlenecks_warns_of_no_retracing():
+  """Each factorized bottleneck traces its table estimate once; loading
+  several models (the demo loads eight) must not look like a retracing
+  loop to TF's frequent-tracing detector (it warns at the 5th trace)."""
+  import logging  # pylint: disable=g-import-not-at-top
+  records = []
+  handler = logging.Handler()
+  handler.emit = records.append
+  tf.get_logger().addHandler(handler)
+  try:
+    for _ in range(5):
+      layer = _entropy.FactorizedBottleneck(2)
+      layer(tf.zeros([1, 2, 2, 2]))
+      layer.prepare_for_coding()
+  finally:
+    tf.get_logger().removeHandler(handler)
+  assert not [r for r in records if "retracing" in r.getMessage()]

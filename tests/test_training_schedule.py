@@ -93,3 +93,65 @@ def test_mixed_quantization_decodes_what_coding_decodes():
     assert "factorized-prior" in str(e)
   else:
     raise AssertionError("mixed quantization accepted for a hyperprior")
+
+
+def _batch(image, patch, downscale_range, count=6):
+  source = tf.data.Dataset.from_tensors(image)
+  ds = image_patches.patches_dataset(source, patch, count, seed=3,
+                                     downscale_range=downscale_range)
+  return next(iter(ds)).numpy()
+
+
+def test_downscaled_crops_are_box_means_of_a_crop():
+  """Factor 2: each patch equals the 2x2 block means (rounded to 8 bits) of
+  some 2P x 2P window of the source, found by search."""
+  rng = np.random.default_rng(0)
+  image = rng.integers(0, 256, (20, 22, 3), dtype=np.uint8)
+  patch = 4
+  windows = {}
+  src = image.astype(np.float64)
+  for top in range(20 - 2 * patch + 1):
+    for left in range(22 - 2 * patch + 1):
+      w = src[top:top + 2 * patch, left:left + 2 * patch]
+      windows[(top, left)] = np.round(
+          w.reshape(patch, 2, patch, 2, 3).mean((1, 3))) / 255.
+  for p in _batch(image, patch, (2., 2.)):
+    assert any(np.allclose(p, w, atol=1e-6) for w in windows.values())
+  # Without downscaling, patches are plain crops.
+  for p in _batch(image, patch, (1., 1.)):
+    assert any(np.array_equal(np.round(p * 255).astype(np.uint8),
+                              image[t:t + patch, l:l + patch])
+               for t in range(17) for l in range(19))
+
+
+def test_fractional_downscale_averages_a_ramp_over_its_cells():
+  """Factor 2.5 on a horizontal ramp v = 10 * column: an area-weighted mean
+  over [c, c + 2.5) is the ramp at the cell's centre, so neighbouring output
+  columns differ by 25 grey levels (up to 8-bit rounding)."""
+  cols = np.arange(24, dtype=np.float64)
+  image = np.broadcast_to((10 * cols)[None, :, None], (24, 24, 3)).astype(
+      np.uint8)
+  for p in _batch(image, 4, (2.5, 2.5)):
+    steps = np.diff(p[0, :, 0] * 255.)
+    np.testing.assert_allclose(steps, 25., atol=1.)
+    np.testing.assert_allclose(p[:, :, 0], p[:1, :, 0].repeat(4, 0))
+
+
+def test_downscale_factors_stay_in_range_and_vary():
+  """Log-uniform factors in [1.5, 3]: a ramp's step between output columns
+  is 10 * factor, so it reveals each patch's factor."""
+  cols = np.arange(24, dtype=np.float64)
+  image = np.broadcast_to((10 * cols)[None, :, None], (24, 24, 3)).astype(
+      np.uint8)
+  factors = [np.mean(np.diff(p[0, :, 0] * 255.)) / 10.
+             for p in _batch(image, 4, (1.5, 3.), count=16)]
+  # side = round(4 * f) in 6..12, so the measured factor is side / 4.
+  assert min(factors) >= 1.5 - 0.1 and max(factors) <= 3. + 0.1
+  assert max(factors) - min(factors) > 0.5
+
+
+def test_bad_downscale_range_is_refused():
+  source = tf.data.Dataset.from_tensors(np.zeros((8, 8, 3), np.uint8))
+  for bad in ((0.5, 2.), (3., 2.)):
+    with np.testing.assert_raises(ValueError):
+      image_patches.patches_dataset(source, 4, 2, downscale_range=bad)

@@ -295,7 +295,9 @@ def test_tf_function_with_unknown_shapes(size):
   dx_eager, dm_eager = tape.gradient(loss, [xt, mt])
   np.testing.assert_allclose(y, y_eager, atol=1e-6)
   np.testing.assert_allclose(dx, dx_eager, atol=1e-5)
-  np.testing.assert_allclose(dm, dm_eager, rtol=1e-5)
+  # dm sums a few hundred float32 products; graph and eager may sum them in a
+  # different order (thread count), so allow ~100 ulp of relative error.
+  np.testing.assert_allclose(dm, dm_eager, rtol=1e-4, atol=1e-5)
   for b in range(2):
     np.testing.assert_allclose(
         y[b], reference_warp(x[b].astype(np.float64), m[b], m[b],

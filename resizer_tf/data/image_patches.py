@@ -89,26 +89,58 @@ def uint8_images_dataset(train_glob=None, tfds_name=None, data_dir=None,
   return ds.map(lambda d: d["image"] if isinstance(d, dict) else d)
 
 
+def downscaled_crop(image, patch_size, factor, seed=None):
+  """A random square crop of side round(patch_size * factor), box-filtered
+  (area resampling) down to patch_size and rounded to 8-bit levels, as
+  float32 in [0, 1]. `factor` is clipped so the crop fits the image."""
+  shape = tf.shape(image)
+  side = tf.cast(tf.round(patch_size * factor), tf.int32)
+  side = tf.clip_by_value(side, patch_size, tf.reduce_min(shape[:2]))
+  crop = tf.image.random_crop(image, tf.stack([side, side, 3]), seed=seed)
+  small = tf.image.resize(tf.cast(crop, tf.float32), (patch_size, patch_size),
+                          method="area")
+  return tf.round(small) / 255.
+
+
 def patches_dataset(source, patch_size=256, batch_size=8, shuffle_buffer=256,
-                    seed=None, repeat=True, cache=False):
+                    seed=None, repeat=True, cache=False,
+                    downscale_range=(1., 1.)):
   """Random patch_size x patch_size crops in [0, 1], batched.
 
   cache: keep the decoded images in memory after the first pass, so each
     crop costs a copy instead of a PNG/JPEG decode (for training sets that
     fit in memory; a decode per crop costs about as much CPU as a training
     step's convolutions on small sets).
+  downscale_range: (lo, hi); each crop is first cut at a size drawn
+    log-uniformly from [lo, hi] times patch_size and area-downscaled to
+    patch_size (`downscaled_crop`), which puts more texture into each patch
+    of a small training set. (1, 1), the paper's "no augmentation"
+    (Sec. III-F), cuts plain crops.
   """
+  lo, hi = (float(v) for v in downscale_range)
+  if not 1. <= lo <= hi:
+    raise ValueError(
+        f"downscale_range must be (lo, hi) with 1 <= lo <= hi; got "
+        f"{downscale_range!r}.")
   ds = source.filter(lambda im: tf.reduce_min(tf.shape(im)[:2]) >= patch_size)
   if cache:
     ds = ds.cache()
   if repeat:
     ds = ds.repeat()
   ds = ds.shuffle(shuffle_buffer, seed=seed)
-  ds = ds.map(
-      lambda im: tf.image.random_crop(im, (patch_size, patch_size, 3),
-                                      seed=seed),
-      num_parallel_calls=tf.data.AUTOTUNE)
-  ds = ds.map(lambda im: tf.cast(im, tf.float32) / 255.)
+  if hi == 1.:
+    ds = ds.map(
+        lambda im: tf.image.random_crop(im, (patch_size, patch_size, 3),
+                                        seed=seed),
+        num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(lambda im: tf.cast(im, tf.float32) / 255.)
+  else:
+    factors = tf.data.Dataset.random(seed=seed).map(
+        lambda r: tf.exp(tf.cast(r % 2**24, tf.float32) / 2**24 *
+                         np.log(hi / lo)) * lo)
+    ds = tf.data.Dataset.zip((ds, factors)).map(
+        lambda im, f: downscaled_crop(im, patch_size, f, seed=seed),
+        num_parallel_calls=tf.data.AUTOTUNE)
   return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
