@@ -191,3 +191,27 @@ def test_keras_load_rebuilds_the_cache(tmp_path):
   assert len(loaded.cached_kernel_layers) == len(cached.cached_kernel_layers)
   x = _image()
   assert _bytes(loaded.compress(x)) == _bytes(cached.compress(x))
+
+
+def test_staleness_is_bitwise():
+  """A change in the last bit, or 0 -> -0, is a change; NaN equals
+  itself (it is the same weight)."""
+  codec = codecs.make_codec("balle2017", **SMALL["balle2017"])
+  codec.prepare_for_coding()
+  v = codec.cached_kernel_layers[-1].kernel_source_variables()[0]
+  flat = v.numpy().reshape(-1)
+
+  def current_after(prepared_value, coded_value):
+    for value in (prepared_value, coded_value):
+      new = flat.copy()
+      new[0] = value
+      v.assign(new.reshape(v.shape))
+      if value is prepared_value:
+        codec.prepare_for_coding()
+    return codec._kernel_cache.is_current()  # pylint: disable=protected-access
+
+  one = np.float32(0.37)
+  assert not current_after(one, np.nextafter(one, np.float32(1.)))
+  assert not current_after(np.float32(0.), np.float32(-0.))
+  assert current_after(np.float32(np.nan), np.float32(np.nan))
+  assert current_after(one, np.float32(0.37))
