@@ -336,7 +336,7 @@ def small_campaign(weights_dir, warm_steps=WARM_STEPS, run_steps=RUN_STEPS,
   base_path = os.path.join(intermediate_dir, base.name + ".npz")
   runs = [(warm, warm_path), (base, base_path)]
   textured = ({q - 1 for q in texture_qualities} if texture_steps > 0
-             else set())
+              else set())
 
   def chain_path(variant, i):
     name = f"{variant}_q{i + 1}"
@@ -368,8 +368,9 @@ def small_campaign(weights_dir, warm_steps=WARM_STEPS, run_steps=RUN_STEPS,
       runs.append((spec, path))
       if i in textured:
         final = f"{variant}_q{i + 1}"
-        texture_runs.append((dataclasses.replace(
-            spec, name=final, steps=texture_steps, warm_start=(path, components),
-            max_downscale=max_downscale),
-                            os.path.join(weights_dir, final + ".npz")))
+        texture = dataclasses.replace(
+            spec, name=final, steps=texture_steps,
+            warm_start=(path, components), max_downscale=max_downscale)
+        texture_runs.append((texture,
+                             os.path.join(weights_dir, final + ".npz")))
   return runs + sorted(texture_runs, key=lambda r: (r[0].lmbda, r[0].resize))
