@@ -3,10 +3,11 @@ r"""Speed and memory of `BicubicWarp` against `tf.image.resize` (bicubic).
 Side by side in one process, every function `tf.function`-compiled and
 warmed up, runs interleaved (resize, warp forward, warp forward+backward,
 ... in turn) so that load from other processes hits all of them alike;
-ratios are medians of the per-round ratios. Forward+backward includes
+ratios are medians (and min/max) of the per-round ratios. Forward+backward includes
 dL/dimages and dL/dM. Cases (one M per image, 0.5 ... 0.6): 8x256x256x3 ->
-128x128 (also the full 256x256 canvas of the training path) and
-1x512x768x3 -> 256x384 (the targets of issue 2), then the 2160x3840x3
+128x128 (also the full 256x256 canvas of the training path),
+1x512x768x3 -> 256x384, a size sweep (4x512², 1x1024², 1x2048² to half
+size; fewer rounds for the larger ones), then the 2160x3840x3
 full-canvas warp in a fresh subprocess for time and peak memory (the TF
 allocator's peak and the process's ru_maxrss).
 
@@ -14,7 +15,8 @@ With --alternatives, also times the implementations that were measured and
 rejected (docs/warp.md): "dense" (per-image dense interpolation matrices,
 the previous version), "band" (gathered row windows and batched block
 matmuls, 16 output rows per block) and "taps" (a gather per kernel tap);
-all three differentiate by autodiff.
+all three differentiate by autodiff; and "native_keys", TF's own Keys
+resampler `ScaleAndTranslate` (forward only).
 
   python -m benchmarks.warp --output=results/warp.json
 """
@@ -49,6 +51,10 @@ flags.DEFINE_bool("large_child", False,
 CASES = (  # name, input shape, output size, also time the full canvas
     ("8x256x256x3->128x128", (8, 256, 256, 3), (128, 128), True),
     ("1x512x768x3->256x384", (1, 512, 768, 3), (256, 384), False),
+    # Size sweep: does the ratio grow with the image?
+    ("4x512x512x3->256x256", (4, 512, 512, 3), (256, 256), False),
+    ("1x1024x1024x3->512x512", (1, 1024, 1024, 3), (512, 512), False),
+    ("1x2048x2048x3->1024x1024", (1, 2048, 2048, 3), (1024, 1024), False),
 )
 LARGE_SHAPE = (1, 2160, 3840, 3)
 
@@ -112,6 +118,19 @@ def _separable(axis_fn, x, scale, out_h, out_w):
 ALTERNATIVES = {"dense": _dense_axis, "band": _band_axis, "taps": _taps_axis}
 
 
+def _scale_and_translate(x, scale, size):
+  """TF's native Keys (a = -0.5) resampler, one call per image (it takes one
+  scale per call); translation 0.5 - M/2 maps its half-pixel grid onto
+  Eq. (3)'s i / M. Forward only: it has no gradient for the scale."""
+  outs = []
+  for k in range(x.shape[0]):
+    s = tf.stack([scale[k], scale[k]])
+    outs.append(tf.raw_ops.ScaleAndTranslate(
+        images=x[k:k + 1], size=size, scale=s, translation=0.5 - 0.5 * s,
+        kernel_type="keyscubic", antialias=False))
+  return tf.concat(outs, 0)
+
+
 # ----------------------------------------------------------------------------
 
 def _functions(size, alternatives, full_canvas):
@@ -125,6 +144,8 @@ def _functions(size, alternatives, full_canvas):
     # rest edge-replicated; its output is larger than the resize's.
     impls["warp_full_canvas"] = lambda x, m: warp(x, m)
   if alternatives:
+    fns["native_keys_forward"] = (
+        lambda x, m, g, g_full: _scale_and_translate(x, m, size))
     for name, axis_fn in ALTERNATIVES.items():
       impls[name] = (lambda x, m, axis_fn=axis_fn: _separable(
           axis_fn, x, m, *size))
@@ -166,16 +187,24 @@ def run_case(name, shape, size, full_canvas):
   g = tf.random.stateless_normal((batch,) + size + (shape[3],), seed=(3, 4))
   g_full = tf.random.stateless_normal(shape, seed=(3, 4))
   fns = _functions(size, FLAGS.alternatives, full_canvas)
-  names, wall, cpu = _time_interleaved(fns, (x, m, g, g_full), FLAGS.runs,
+  # The sweep's large cases take ~10x longer per round.
+  runs = max(10, FLAGS.runs * 8 * 256 * 256 // int(np.prod(shape[:3])))
+  runs = min(runs, FLAGS.runs)
+  names, wall, cpu = _time_interleaved(fns, (x, m, g, g_full), runs,
                                        FLAGS.warmup)
   base = names.index("resize_forward")
-  record = {"case": name, "runs": FLAGS.runs, "timings": {}}
+  record = {"case": name, "runs": runs, "timings": {},
+            "load_average_after": os.getloadavg()[0]}
   for j, fn_name in enumerate(names):
     ratio = wall[:, j] / wall[:, base]
     record["timings"][fn_name] = {
         "median_ms": float(np.median(wall[:, j])),
+        "min_ms": float(np.min(wall[:, j])),
+        "max_ms": float(np.max(wall[:, j])),
         "median_cpu_ms": float(np.median(cpu[:, j])),
         "ratio_to_resize": float(np.median(ratio)),
+        "ratio_to_resize_min_max": [float(np.min(ratio)),
+                                    float(np.max(ratio))],
         "ratio_to_resize_q25_q75": [float(np.percentile(ratio, 25)),
                                     float(np.percentile(ratio, 75))],
         "cpu_ratio_to_resize": float(np.median(cpu[:, j] / cpu[:, base])),
@@ -270,9 +299,10 @@ def main(argv):
     line = [f"{name}: resize {t['resize_forward']['median_ms']:.2f} ms"]
     for fn_name, v in t.items():
       if fn_name != "resize_forward":
+        lo, hi = v["ratio_to_resize_min_max"]
         line.append(f"{fn_name} {v['median_ms']:.2f} ms "
-                    f"(x{v['ratio_to_resize']:.2f}, cpu "
-                    f"x{v['cpu_ratio_to_resize']:.2f})")
+                    f"(x{v['ratio_to_resize']:.2f}, min-max x{lo:.2f}-"
+                    f"x{hi:.2f}, cpu x{v['cpu_ratio_to_resize']:.2f})")
     print("\n  ".join(line))
     # Each case is kept as soon as it is measured.
     _io.atomic_write_text(FLAGS.output, json.dumps(results, indent=1) + "\n")

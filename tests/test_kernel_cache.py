@@ -14,6 +14,7 @@ from resizer_tf import bitstream
 from resizer_tf import codecs
 from resizer_tf import resize_compress
 from resizer_tf import weights_file
+from resizer_tf.codecs import rdft_kernel
 from resizer_tf.codecs import tfc_codec
 
 SMALL = {
@@ -100,16 +101,24 @@ def test_cached_kernels_equal_layer_kernels(name):
 
 @pytest.mark.parametrize("name", ["balle2017", "balle2018_hyperprior"])
 def test_traced_coding_graphs_compute_no_kernels(name):
-  # The point of the cache: no inverse FFT in the coding graphs (it would
-  # also show that tfc's `call` stopped reading the `kernel` property).
+  # The point of the cache: no kernel derivation in the coding graphs --
+  # neither tfc's inverse FFT nor our matmul by the inverse-RDFT matrix (it
+  # would also show that tfc's `call` stopped reading the `kernel` property).
   cached, uncached = _shared_twins(name)
   x = tf.constant(_image())
+  layers = uncached._cached_conv_layers()  # pylint: disable=protected-access
+  matrices = {rdft_kernel.inverse_rdft_matrix(*l.kernel_support).shape
+              for l in layers}
 
-  def fft_ops(codec):
+  def derivations(codec):
     fn = tf.function(codec.compress).get_concrete_function(x)
-    return [op.type for op in fn.graph.get_operations() if "FFT" in op.type]
-  assert not fft_ops(cached)
-  assert fft_ops(uncached)
+    return [op.type for op in fn.graph.get_operations()
+            if "FFT" in op.type or (
+                op.type == "MatMul" and
+                tuple(op.inputs[1].shape) in matrices)]
+  assert not derivations(cached)
+  # (compress runs the analysis side only: some of the layers.)
+  assert set(derivations(uncached)) == {"MatMul"}
 
 
 # Balle2018Factorized shares every coding path with Balle2017.

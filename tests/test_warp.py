@@ -157,9 +157,12 @@ def test_single_image_and_explicit_output_size_tensor():
     ("bicubic", 1.0, (4, 5)), ("bicubic", 1.7, (9, 12)),
     ("bilinear", 0.37, (4, 5)), ("bilinear", 1.3, (9, 5))])
 def test_gradients_match_reference_and_finite_differences(kernel, m, size):
-  u = RNG.uniform(size=(6, 7, 2))
+  # Own generator: the module's RNG state depends on which tests ran before
+  # in the same xdist worker.
+  rng = np.random.default_rng(4321)
+  u = rng.uniform(size=(6, 7, 2))
   out = size or (6, 7)
-  g = RNG.normal(size=out + (2,))
+  g = rng.normal(size=out + (2,))
   warp = BicubicWarp(kernel=kernel, dtype="float64")
   x = tf.constant(u[None])
   scale = tf.constant([m], tf.float64)
@@ -172,7 +175,11 @@ def test_gradients_match_reference_and_finite_differences(kernel, m, size):
   h = 1e-6
   fd = (reference_loss(u, m + h, g, kernel) -
         reference_loss(u, m - h, g, kernel)) / (2 * h)
-  np.testing.assert_allclose(dm[0], fd, rtol=1e-5)
+  # At M = 1 every sample sits on a knot of the Keys kernel, which is C1
+  # but not C2 there: the central difference is then only O(h) accurate
+  # (seen: 2.9e-6 absolute on a gradient of 0.036), elsewhere O(h^2).
+  atol = 1e-5 if m == 1.0 else 0.
+  np.testing.assert_allclose(dm[0], fd, rtol=1e-5, atol=atol)
 
 
 def test_scale_gradient_where_the_last_sample_meets_the_clamp():

@@ -15,7 +15,7 @@ therefore evaluates every such kernel once, eagerly, and keeps the values
 as constants (`SignalConv2D.coding_kernel`); the coding paths (`compress`,
 `decompress`, their tiled pieces, and `ResizeCompress.reconstruct`) read
 them inside `TfcCodec.coding_kernels()`. Training and `call` keep reading
-the live parameterisation.
+the live parameterisation (by one matmul, `rdft_kernel.py`).
 
 Contract, the same as for the range-coding tables: call
 `prepare_for_coding()` again after any further training. Unlike stale
@@ -37,6 +37,7 @@ import tensorflow_compression as tfc
 
 from resizer_tf.codecs import _entropy
 from resizer_tf.codecs import base
+from resizer_tf.codecs import rdft_kernel
 
 
 def signal_conv(filters, kernel, stride, down, activation=None, use_bias=True,
@@ -80,6 +81,15 @@ class SignalConv2D(tfc.SignalConv2D):
   def kernel(self):
     if self._read_coding_kernel:
       return self._coding_kernel
+    return self._derive_kernel()
+
+  def _derive_kernel(self):
+    # The RDFT kernel by one matmul instead of tfc's per-channel-pair FFTs:
+    # same variables and maths, ~4x faster forward + backward per layer
+    # (rdft_kernel.py).
+    if rdft_kernel.is_matmul_compatible(self.kernel_parameter):
+      return rdft_kernel.rdft_kernel(self.kernel_parameter,
+                                     self.compute_dtype)
     return super().kernel
 
   @property
@@ -104,7 +114,7 @@ class SignalConv2D(tfc.SignalConv2D):
       # is not a weight (fingerprints, `.keras` and weights files are
       # unchanged); traced coding functions and SavedModels capture it as a
       # constant.
-      self._coding_kernel = tf.identity(super().kernel)
+      self._coding_kernel = tf.identity(self._derive_kernel())
     return self._coding_kernel
 
   def clear_coding_kernel(self):

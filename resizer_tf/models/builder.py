@@ -209,33 +209,42 @@ def transfer_resizer_weights(source, target):
 def count_flops(model, input_shape=None):
   """Floating-point operations of one forward pass per image (Table 4, 5).
 
-  Counted by the TF profiler on the frozen inference graph at batch size 1,
-  the convention of the paper's "Total FLOPS": a multiply-add is two
-  operations (e.g. the 224 -> 224 learned resizer adds 1.19 B to
-  Inception-v2, 5.07 - 3.88 in Table 4). The graph is run once and the
-  profiler reads the run's shapes: statically, ops whose shapes depend on
-  `tf.shape` (a codec's synthesis transform after the entropy model,
-  transposed convolutions) have incomplete shapes and would be dropped.
+  Counted by the TF profiler on the frozen inference graph, the convention
+  of the paper's "Total FLOPS": a multiply-add is two operations (e.g. the
+  224 -> 224 learned resizer adds 1.19 B to Inception-v2, 5.07 - 3.88 in
+  Table 4). The graph is run and the profiler reads the run's shapes:
+  statically, ops whose shapes depend on `tf.shape` (a codec's synthesis
+  transform after the entropy model, transposed convolutions) have
+  incomplete shapes and would be dropped. Per image = the count at batch 2
+  minus the count at batch 1, so that work done once per call whatever the
+  batch (deriving RDFT convolution kernels from their spectra) is not
+  charged to every image.
 
   Args:
     model: a Keras model (or layer) taking one image batch, or any callable
-      of one [1, H, W, C] float32 tensor.
+      of one [B, H, W, C] float32 tensor.
     input_shape: (height, width, channels); default the model's input shape,
       which must then be fully known.
 
   Returns:
     int, FLOPs per image.
   """
-  from tensorflow.python.framework import convert_to_constants  # pylint: disable=g-direct-tensorflow-import,g-import-not-at-top
   if input_shape is None:
     input_shape = tuple(model.inputs[0].shape[1:])
   if any(d is None for d in input_shape):
     raise ValueError(
         f"FLOPs need a fully known input shape; received {input_shape}.")
-  spec = tf.TensorSpec([1, *input_shape], tf.float32)
   call = (lambda x: model(x, training=False)) if isinstance(
       model, tf.keras.layers.Layer) else model
-  fn = tf.function(call).get_concrete_function(spec)
+  return (_profiled_flops(call, (2, *input_shape)) -
+          _profiled_flops(call, (1, *input_shape)))
+
+
+def _profiled_flops(call, shape):
+  """The TF profiler's FLOP count of one run of `call` on zeros of `shape`."""
+  from tensorflow.python.framework import convert_to_constants  # pylint: disable=g-direct-tensorflow-import,g-import-not-at-top
+  fn = tf.function(call).get_concrete_function(
+      tf.TensorSpec(shape, tf.float32))
   frozen = convert_to_constants.convert_variables_to_constants_v2(fn)
   graph = tf.Graph()
   with graph.as_default():
@@ -244,7 +253,7 @@ def count_flops(model, input_shape=None):
     fetches = [graph.get_tensor_by_name(t.name) for t in frozen.outputs]
     run_meta = tf.compat.v1.RunMetadata()
     with tf.compat.v1.Session(graph=graph) as session:
-      session.run(fetches, {feed: np.zeros([1, *input_shape], np.float32)},
+      session.run(fetches, {feed: np.zeros(shape, np.float32)},
                   options=tf.compat.v1.RunOptions(
                       trace_level=tf.compat.v1.RunOptions.FULL_TRACE),
                   run_metadata=run_meta)
