@@ -371,3 +371,48 @@ def test_report_follows_renamed_chain_runs():
   assert campaign.steps_before(runs, "m_q1") == 2100
   assert campaign.steps_before(runs, "m_q2") == 2100
   assert campaign.steps_before(runs, "m_q3") == 2700
+
+
+def test_jpeg_gap_binary_against_in_process_coding_and_pillow(tmp_path):
+  import io  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from resizer_tf import images  # pylint: disable=g-import-not-at-top
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  photo_path = tmp_path / "crop.png"
+  photo = images.builtin_photo("china")[100:228, 200:392]   # 128 x 192
+  Image.fromarray(photo).save(photo_path)
+  weights = os.path.join(pretrained.WEIGHTS_DIR, "balle2017_q1.npz")
+  output = tmp_path / "gap.jsonl"
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="",
+             PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+  out = subprocess.run(
+      [sys.executable, "-m", "experiments.jpeg_gap", f"--weights={weights}",
+       f"--photo={photo_path}", f"--output={output}"],
+      cwd=root, env=env, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-3000:]
+  row = json.loads(output.read_text().splitlines()[0])
+  # The file the binary measured is the one in-process coding writes.
+  model = pretrained.load_file(weights)
+  data = model.compress(photo)[0].numpy()
+  assert row["bpp"] == round(8 * len(data) / photo[..., 0].size, 4)
+  decoded = model.decompress(data).numpy().astype(np.float64)
+  mse = np.mean((decoded - photo) ** 2)
+  assert abs(row["psnr"] - 10 * np.log10(255 ** 2 / mse)) < 1e-3
+  # JPEG's PSNR at that bpp lies between the Pillow qualities around it.
+  points = []
+  for q in range(1, 96):
+    buffer = io.BytesIO()
+    Image.fromarray(photo).save(buffer, "JPEG", quality=q, subsampling=0,
+                                optimize=True)
+    jpeg = np.asarray(Image.open(buffer)).astype(np.float64)
+    points.append((8 * buffer.tell() / photo[..., 0].size,
+                   10 * np.log10(255 ** 2 / np.mean((jpeg - photo) ** 2))))
+  points.sort()
+  # (Outside JPEG's range the curve is clamped to its end.)
+  below = max([p for p in points if p[0] <= row["bpp"]] or points[:1])
+  above = min([p for p in points if p[0] >= row["bpp"]] or points[-1:])
+  assert min(below[1], above[1]) - 1e-3 <= row["jpeg_psnr_at_bpp"] <= max(
+      below[1], above[1]) + 1e-3
+  assert abs(row["gap_db"] - (row["psnr"] - row["jpeg_psnr_at_bpp"])) < 2e-3
