@@ -33,12 +33,6 @@ _WEIGHTS_DIR = flags.DEFINE_string(
     "weights_dir", pretrained.WEIGHTS_DIR, "Folder of the shipped models.")
 
 
-def _load_photo(spec):
-  if spec in images.builtin_photo_names():
-    return images.builtin_photo(spec)
-  return images.read_image(spec)
-
-
 def code_learned(model, photo):
   """(file bytes, decoded uint8, M, encode ms, decode ms)."""
   start = time.perf_counter()
@@ -55,13 +49,8 @@ def jpeg_nearest(photo, target_bpp):
   """JPEG (Pillow, 4:4:4) at the quality whose bpp is nearest target_bpp."""
   codec = pillow_codecs.JpegCodec()
   pixels = photo.shape[0] * photo.shape[1]
-  best = None
-  for q in range(1, 96):
-    data = codec.encode(photo, q)
-    gap = abs(8 * len(data) / pixels - target_bpp)
-    if best is None or gap < best[0]:
-      best = (gap, q, data)
-  _, q, data = best
+  q, data = min(codec.sweep(photo),
+                key=lambda qd: abs(8 * len(qd[1]) / pixels - target_bpp))
   return q, data, codec.decode(data)
 
 
@@ -91,7 +80,7 @@ def run():
     raise app.UsageError(
         f"No pretrained models in {_WEIGHTS_DIR.value}; train them with "
         "`make campaign` (see docs/training_campaign.md).")
-  photo = _load_photo(_PHOTO.value)
+  photo = images.load_photo(_PHOTO.value)
   out = _OUTPUT_DIR.value
   os.makedirs(out, exist_ok=True)
   rows, panels, nearest = [], {}, {}

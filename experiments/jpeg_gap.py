@@ -32,8 +32,7 @@ def jpeg_curve(photo):
   codec = pillow_codecs.JpegCodec()
   pixels = photo.shape[0] * photo.shape[1]
   points = []
-  for q in range(1, 96):
-    data = codec.encode(photo, q)
+  for _, data in codec.sweep(photo):
     points.append((8 * len(data) / pixels,
                    float(quality.psnr(photo, codec.decode(data)))))
   points.sort()
@@ -42,9 +41,7 @@ def jpeg_curve(photo):
 
 def main(argv):
   del argv
-  photo = (images.builtin_photo(_PHOTO.value)
-           if _PHOTO.value in images.builtin_photo_names()
-           else images.read_image(_PHOTO.value))
+  photo = images.load_photo(_PHOTO.value)
   pixels = photo.shape[0] * photo.shape[1]
   jpeg_bpp, jpeg_psnr = jpeg_curve(photo)
   lines = []

@@ -46,6 +46,14 @@ def builtin_photo(name):
   return _BUILTIN[name]()
 
 
+def load_photo(spec):
+  """A built-in photo by name (`builtin_photo_names()`), else an image file
+  path (`read_image`): what the binaries' `--photo` flags take."""
+  if spec in _BUILTIN:
+    return builtin_photo(spec)
+  return read_image(spec)
+
+
 #: Largest image (pixels) `read_image` decodes: the file format's limit
 #: (bitstream.MAX_PIXELS, 64 Mpx). Checked from the file header, before the
 #: pixels are decoded, so a decompression bomb never allocates.

@@ -79,6 +79,18 @@ def test_jpeg_has_no_chroma_subsampling():
     assert JpegImagePlugin.get_sampling(im) == 0  # 0 means 4:4:4
 
 
+def test_jpeg_sweep_is_every_quality_as_pillow_writes_it():
+  photo = _photo()
+  sweep = anchors.make_anchor("jpeg").sweep(photo, qualities=(1, 40, 95))
+  assert [q for q, _ in sweep] == [1, 40, 95]
+  for q, data in sweep:
+    buffer = io.BytesIO()
+    Image.fromarray(photo).save(buffer, "JPEG", quality=q, subsampling=0,
+                                optimize=True)
+    assert data == buffer.getvalue()
+  assert len(sweep[0][1]) < len(sweep[1][1]) < len(sweep[2][1])
+
+
 def test_jpeg2000_rate_control_hits_target_bpp():
   codec = anchors.make_anchor("jpeg2000")
   image = _photo(128, 128)

@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 import pytest
+from PIL import Image
 import tensorflow as tf
 
 from resizer_tf import bitstream
@@ -624,3 +625,14 @@ def test_savedmodel_exported_before_format_2_is_refused(tmp_path):
       "compress": module.compress, "decompress": module.decompress})
   with pytest.raises(ValueError, match="exported before file format 2"):
     serving.Compressor(path)
+
+
+def test_load_photo_takes_a_builtin_name_or_a_path(tmp_path):
+  from resizer_tf import images  # pylint: disable=g-import-not-at-top
+  china = images.builtin_photo("china")
+  np.testing.assert_array_equal(images.load_photo("china"), china)
+  path = tmp_path / "crop.png"
+  Image.fromarray(china[:20, :30]).save(path)
+  np.testing.assert_array_equal(images.load_photo(str(path)), china[:20, :30])
+  with pytest.raises((OSError, ValueError)):
+    images.load_photo(str(tmp_path / "missing.png"))

@@ -88,6 +88,11 @@ class JpegCodec(base.ImageCodec):
   def decode(self, data):
     return _pil_decode(data, "JPEG")
 
+  def sweep(self, image, qualities=range(1, 96)):
+    """[(quality, file bytes)] for every quality: the JPEG rates a learned
+    model is matched against (`make demo`, `experiments.jpeg_gap`)."""
+    return [(q, self.encode(image, q)) for q in qualities]
+
 
 class WebPCodec(base.ImageCodec):
   """Lossy WebP (libwebp via Pillow), method 6 (slowest, best).
