@@ -15,6 +15,7 @@ from absl import app
 from absl import flags
 import numpy as np
 
+from resizer_tf import _io
 from resizer_tf import images
 from resizer_tf import pretrained
 from resizer_tf.anchors import pillow_codecs
@@ -58,7 +59,6 @@ def main(argv):
         gap_db=round(psnr - jpeg, 3))))
     print(lines[-1], flush=True)
   if _OUTPUT.value:
-    from resizer_tf import _io  # pylint: disable=g-import-not-at-top
     _io.atomic_write_text(_OUTPUT.value, "\n".join(lines) + "\n")
 
 
