@@ -5,6 +5,8 @@ r"""Training throughput: steps/s, achieved GFLOP/s, fraction of conv peak.
 Times the compiled training step (what `Model.fit` runs) of
   * Ballé17 (N = 128) plain and + Resize at 128 and 256 px, batch 8;
   * Ballé18-Hyperprior plain and + Resize at 128 px, batch 8;
+  * Ballé17 plain and + Resize at 128 px under the "mixed_bfloat16" policy
+    (`--precision` of the campaign's refine stage), against float32;
   * LearnedResizer + MobileNet-v2 and bilinear + MobileNet-v2, 448 -> 224,
     batch 8 (the resizer of Talebi & Milanfar, Fig. 3, n = 16, r = 1);
 and, in the same run, the machine's reachable peak: a bare `tf.nn.conv2d`
@@ -54,11 +56,19 @@ MODELS = (
      dict(codec="balle2018_hyperprior", resize=True, size=128)),
     ("balle2017_128_xla", "codec",
      dict(codec="balle2017", resize=False, size=128, jit_compile=True)),
+    ("balle2017_128_bf16", "codec",
+     dict(codec="balle2017", resize=False, size=128,
+          precision="mixed_bfloat16")),
+    ("balle2017+resize_128_bf16", "codec",
+     dict(codec="balle2017", resize=True, size=128,
+          precision="mixed_bfloat16")),
     ("mobilenet_v2_bilinear", "vision", dict(resizer="bilinear")),
     ("mobilenet_v2_learned", "vision", dict(resizer="learned")),
 )
 PAIRS = (("balle2017+resize_128", "balle2017_128"),
          ("balle2017_128_xla", "balle2017_128"),
+         ("balle2017_128_bf16", "balle2017_128"),
+         ("balle2017+resize_128_bf16", "balle2017+resize_128"),
          ("balle2017+resize_256", "balle2017_256"),
          ("hyperprior+resize_128", "hyperprior_128"),
          ("mobilenet_v2_learned", "mobilenet_v2_bilinear"))
@@ -106,9 +116,10 @@ def _build(kind, kw, batch):
   """(step fn, forward FLOPs per image)."""
   if kind == "codec":
     size = kw["size"]
-    model = compression.build_model(kw["codec"], resize=kw["resize"])
     x = tf.random.uniform([batch, size, size, 3], seed=1)
-    model(x[:1])
+    with compression.dtype_policy(kw.get("precision", "float32")):
+      model = compression.build_model(kw["codec"], resize=kw["resize"])
+      model(x[:1])
     # XLA (jit_compile) is timed for the plain codec only: it has no CPU
     # kernel for the warp's SparseTensorDenseMatMul.
     step = tf.function(model.train_step,

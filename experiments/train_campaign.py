@@ -48,6 +48,13 @@ _MAX_DOWNSCALE = flags.DEFINE_float(
     "max_downscale", campaign.MAX_DOWNSCALE,
     "Texture-stage crops are cut at 1 ... this times --patch_size and "
     "area-downscaled (paper: 1, no augmentation).")
+_REFINE_STEPS = flags.DEFINE_integer(
+    "refine_steps", campaign.REFINE_STEPS,
+    "Steps of the refine stage after the texture stage (0: none; "
+    "docs/training_campaign.md).")
+_REFINE_QUALITIES = flags.DEFINE_list(
+    "refine_qualities", [str(q) for q in campaign.REFINE_QUALITIES],
+    "Qualities that get the refine stage (each needs a texture stage).")
 _WAIT = flags.DEFINE_bool(
     "wait", False, "Wait for a run's warm start to finish (when another "
     "process trains it) instead of failing.")
@@ -74,7 +81,9 @@ def main(argv):
       resize_rate_factor=_RESIZE_RATE.value,
       texture_steps=_TEXTURE_STEPS.value,
       texture_qualities=[int(q) for q in _TEXTURE_QUALITIES.value],
-      max_downscale=_MAX_DOWNSCALE.value)
+      max_downscale=_MAX_DOWNSCALE.value,
+      refine_steps=_REFINE_STEPS.value,
+      refine_qualities=[int(q) for q in _REFINE_QUALITIES.value])
   for spec, path in runs:
     if _ONLY.value and spec.name not in _ONLY.value:
       continue

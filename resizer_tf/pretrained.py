@@ -8,9 +8,10 @@
 Models: "balle2017" (Ballé et al. 2017, N = 128, the baseline of Chen et al.
 Table II/III) and "balle2017+resize" (the same codec inside Resize-Compress,
 Fig. 3), each at qualities 1 (lowest rate) ... 4, trained by the small-scale
-protocol of docs/training_campaign.md. Each weights file (float16, see
-`weights_file`) is listed in `pretrained_weights/index.json` with its
-sha256, which `load` verifies before using it.
+protocol of docs/training_campaign.md. Each weights file (float16, or int8
+kernels for the refine stage's q2-q3; see `weights_file`) is listed in
+`pretrained_weights/index.json` with its sha256, which `load` verifies
+before using it.
 """
 import json
 import os

@@ -123,8 +123,10 @@ def test_small_campaign_pairs_share_everything_but_resize(tmp_path):
   assert names[:2] == ["balle2017_warm", "balle2017_base"]
   textured = {q - 1 for q in campaign.TEXTURE_QUALITIES}
   n_chain = 2 * len(campaign.CAMPAIGN_LAMBDAS)
-  pairs, texture = runs[2:2 + n_chain], runs[2 + n_chain:]
-  assert len(texture) == 2 * len(textured)
+  pairs = runs[2:2 + n_chain]
+  texture = runs[2 + n_chain:2 + n_chain + 2 * len(textured)]
+  refine = runs[2 + n_chain + 2 * len(textured):]
+  assert len(refine) == 2 * len(campaign.REFINE_QUALITIES)
   # Stages are not published: they live in the intermediate folder; so do
   # the chain runs that a texture stage continues.
   published = {f"balle2017{v}_q{q + 1}"
@@ -170,7 +172,7 @@ def test_small_campaign_pairs_share_everything_but_resize(tmp_path):
     assert campaign.CAMPAIGN_LAMBDAS.index(plain.lmbda) in textured
     for spec in (plain, resize):
       source, components = spec.warm_start
-      before = chain[spec.name + "_chain"]
+      before = chain[spec.name.replace("_texture", "") + "_chain"]
       assert source == str(tmp_path / "i" / f"{before.name}.npz")
       assert set(components) == ({"codec"} if not spec.resize else
                                  set(weights_file.COMPONENTS))
@@ -179,12 +181,57 @@ def test_small_campaign_pairs_share_everything_but_resize(tmp_path):
       assert dataclasses.replace(
           spec, name=before.name, steps=before.steps,
           warm_start=before.warm_start, max_downscale=1.0) == before
+  # The refine stage continues each variant's own texture run (renamed
+  # "_texture", kept in the intermediate folder) and publishes the model;
+  # both variants get the same settings.
+  texture_specs = {spec.name: spec for spec, _ in texture}
+  refined = {campaign.CAMPAIGN_LAMBDAS[q - 1]
+             for q in campaign.REFINE_QUALITIES}
+  assert {spec.name for spec in texture_specs.values()
+          if spec.name.endswith("_texture")} == {
+              f"balle2017{v}_q{q}_texture" for v in ("", "+resize")
+              for q in campaign.REFINE_QUALITIES}
+  for (plain, _), (resize, _) in zip(refine[::2], refine[1::2]):
+    assert (plain.resize, resize.resize) == (False, True)
+    assert plain.lmbda == resize.lmbda and plain.lmbda in refined
+    for spec in (plain, resize):
+      assert spec.name in published
+      before = texture_specs[spec.name + "_texture"]
+      source, components = spec.warm_start
+      assert source == str(tmp_path / "i" / f"{before.name}.npz")
+      assert set(components) == ({"codec"} if not spec.resize else
+                                 set(weights_file.COMPONENTS))
+      assert (spec.steps, spec.learning_rate, spec.max_downscale,
+              spec.precision, spec.storage) == (
+                  campaign.REFINE_STEPS, 3e-4, 6., "mixed_bfloat16", "int8")
+      assert dataclasses.replace(
+          spec, name=before.name, steps=before.steps,
+          warm_start=before.warm_start, learning_rate=before.learning_rate,
+          max_downscale=before.max_downscale, precision="float32",
+          storage="float16") == before
+
+
+def test_refine_stage_needs_a_texture_stage(tmp_path):
+  with pytest.raises(ValueError, match="no texture stage"):
+    campaign.small_campaign(str(tmp_path), texture_qualities=(3,),
+                            refine_qualities=(2,))
+  with pytest.raises(ValueError, match="no texture stage"):
+    campaign.small_campaign(str(tmp_path), texture_steps=0)
+  with pytest.raises(ValueError, match="not in 1...4"):
+    campaign.small_campaign(str(tmp_path), refine_qualities=(5,),
+                            texture_qualities=(2, 5))
+  with pytest.raises(ValueError, match="precision"):
+    campaign.RunSpec("x", resize=False, lmbda=0.01, steps=1,
+                     precision="bfloat16")
+  runs = campaign.small_campaign(str(tmp_path), refine_steps=0)
+  assert not any(spec.storage == "int8" or spec.name.endswith("_texture")
+                 for spec, _ in runs)
 
 
 def test_small_campaign_without_texture_stage_publishes_the_chain(tmp_path):
   runs = campaign.small_campaign(str(tmp_path / "w"),
                                  intermediate_dir=str(tmp_path / "i"),
-                                 texture_steps=0)
+                                 texture_steps=0, refine_steps=0)
   assert len(runs) == 2 + 2 * len(campaign.CAMPAIGN_LAMBDAS)
   assert not any("_chain" in spec.name for spec, _ in runs)
   assert all(spec.max_downscale == 1.0 for spec, _ in runs)

@@ -6,7 +6,9 @@ builds a small stand-in training folder from the photographs that Debian's
 `lomiri-wallpapers-16.04` and `lomiri-wallpapers-20.04` ship (CC-BY-4.0 or
 CC-BY-SA-4.0, per file in the packages' copyright files; illustrations, renders and heavily
 edited images were left out after looking at each) plus scikit-image's
-colour sample photos (BSD-3 / public domain, `skimage.data`). The bench set
+colour sample photos (BSD-3 / public domain, `skimage.data`). Debian's
+`ukui-wallpapers` and `gnome-backgrounds` were looked at too, every image
+(2026-12-03): renders, illustrations and patterns, no photographs. The bench set
 (`bench_images`: `mate-backgrounds`, `plasma-workspace-wallpapers`) and the
 demo photo (scikit-learn's `china.jpg`) are not among them; the test suite
 checks that by path and by pixel content.

@@ -1,11 +1,13 @@
 """Resumable training runs that span sessions: weights-only snapshots.
 
 A *run* trains one `ResizeCompress` (plain or + Resize) for a fixed number
-of steps. Its state between processes is a float16 weights file
-(`weights_file`), written atomically every `snapshot_every` steps, whose
-`meta` records the steps done and the training curve so far; a new process
-resumes from it with fresh Adam state (the only difference to an
-uninterrupted run, documented in docs/training_campaign.md). A run that has
+of steps. Its state between processes is a weights file (`weights_file`,
+float16 or, with `RunSpec.storage="int8"`, int8 kernels), written atomically
+every `snapshot_every` steps, whose `meta` records the steps done and the
+training curve so far; a new process resumes from it with fresh Adam state
+(the difference to an uninterrupted run, with the rounding of the weights
+to the file's precision: for int8 about one Adam step of the refine stage;
+documented in docs/training_campaign.md). A run that has
 no snapshot yet may warm-start components from another run's file (e.g. the
 codec of a shared plain model).
 
@@ -24,6 +26,7 @@ import tensorflow as tf
 from resizer_tf import weights_file
 from resizer_tf.training import compression
 
+PRECISIONS = ("float32", "mixed_bfloat16")
 CURVE_COLUMNS = ("step", "wall_s", "loss", "bpp", "mse", "psnr", "scale")
 
 
@@ -50,6 +53,11 @@ class RunSpec:
     max_downscale: crops are cut at 1 ... max_downscale times the patch size
       and area-downscaled to it (`image_patches.patches_dataset`); 1 is the
       paper's "no augmentation" (Sec. III-F).
+    precision: the Keras dtype policy of the training step: "float32" (the
+      paper's) or "mixed_bfloat16" (variables stay float32; ~1.4x faster
+      per step on CPUs with AMX/AVX512-BF16, docs/train_speed.md); the
+      weights file is the same kind either way.
+    storage: `weights_file.save(encoding=...)` of the run's snapshots.
   """
   name: str
   resize: bool
@@ -68,6 +76,16 @@ class RunSpec:
   quantization: str = "noise"
   resize_rate_factor: float = 1.0
   max_downscale: float = 1.0
+  precision: str = "float32"
+  storage: str = "float16"
+
+  def __post_init__(self):
+    if self.precision not in PRECISIONS:
+      raise ValueError(f"RunSpec.precision must be one of {PRECISIONS} "
+                       f"(float32 variables), got {self.precision!r}.")
+    if self.storage not in weights_file.ENCODINGS:
+      raise ValueError(f"RunSpec.storage must be one of "
+                       f"{weights_file.ENCODINGS}, got {self.storage!r}.")
 
   def learning_rate_at(self, step):
     if step < self.warmup_steps:
@@ -148,15 +166,24 @@ class _Snapshots(tf.keras.callbacks.Callback):
       self.save()
 
   def save(self):
-    sha = weights_file.save(self.model, self.path, self.meta)
+    sha = weights_file.save(self.model, self.path, self.meta,
+                            encoding=self.spec.storage)
     logging.info("%s: snapshot at step %d -> %s", self.spec.name,
                  self.meta["steps_done"], self.path)
     if self.on_snapshot:
       self.on_snapshot(self.spec, self.path, sha, self.meta)
 
 
-def build(spec):
-  """The compiled model of `spec` (fixed Adam rates; the callback sets them)."""
+def build(spec, patch_size=128):
+  """The compiled, built model of `spec` (fixed Adam rates; the callback
+  sets them), constructed and first called under `spec.precision`."""
+  with compression.dtype_policy(spec.precision):
+    model = _build(spec)
+    model(tf.zeros([1, patch_size, patch_size, 3]))
+  return model
+
+
+def _build(spec):
   model = compression.build_model(
       spec.codec, codec_kwargs={"num_filters": spec.num_filters},
       resize=spec.resize, lmbda=spec.lmbda, quantization=spec.quantization,
@@ -190,9 +217,8 @@ def train_run(spec, make_patches, path, log_every=100, snapshot_every=500,
     The run's meta dict (steps_done, curve, wall_s, ...).
   """
   tf.keras.utils.set_random_seed(spec.seed)
-  model = build(spec)
+  model = build(spec, patch_size)
   model.run_eagerly = run_eagerly
-  model(tf.zeros([1, patch_size, patch_size, 3]))
   meta = {"spec": dataclasses.asdict(spec), "steps_done": 0, "curve": [],
           "wall_s": 0., "resumed_at": [], "columns": list(CURVE_COLUMNS)}
   if os.path.isfile(path):
@@ -267,7 +293,8 @@ def steps_before(runs, name):
   source = (runs[name].get("warm_started_from") or {})
   parent = source.get("file", "")[:-len(".npz")]
   # Chain runs that a texture stage continues were renamed "<name>_chain"
-  # after they finished; texture runs are never warm-start sources.
+  # after they finished (texture runs that a refine stage continues,
+  # "<name>_texture", are recorded under that name by the refine run).
   if parent + "_chain" in runs:
     parent += "_chain"
   if parent not in runs:
@@ -288,6 +315,12 @@ RESIZE_RATE_FACTOR = 10.
 TEXTURE_STEPS = 800
 TEXTURE_QUALITIES = (2, 3, 4)
 MAX_DOWNSCALE = 3.
+# The refine stage (2026-12-03): the repository's weights budget held four
+# more int8 files (docs/training_campaign.md, "The refine stage").
+REFINE_STEPS = 8000
+REFINE_QUALITIES = (2, 3)
+REFINE = dict(learning_rate=3e-4, max_downscale=6., precision="mixed_bfloat16",
+              storage="int8")
 
 
 def small_campaign(weights_dir, warm_steps=WARM_STEPS, run_steps=RUN_STEPS,
@@ -296,7 +329,9 @@ def small_campaign(weights_dir, warm_steps=WARM_STEPS, run_steps=RUN_STEPS,
                    resize_rate_factor=RESIZE_RATE_FACTOR,
                    texture_steps=TEXTURE_STEPS,
                    texture_qualities=TEXTURE_QUALITIES,
-                   max_downscale=MAX_DOWNSCALE):
+                   max_downscale=MAX_DOWNSCALE,
+                   refine_steps=REFINE_STEPS,
+                   refine_qualities=REFINE_QUALITIES):
   """(RunSpec, snapshot path) pairs in training order.
 
   Two shared plain stages at WARM_LAMBDA ("balle2017_warm", then
@@ -323,8 +358,26 @@ def small_campaign(weights_dir, warm_steps=WARM_STEPS, run_steps=RUN_STEPS,
   `max_downscale` times the patch size and area-downscaled
   (docs/training_campaign.md: the chain runs decoded textured photos 10 dB
   below smooth ones). Both variants of a quality get the same texture stage.
+
+  Refine stage: for each quality in `refine_qualities` (when refine_steps >
+  0; each needs a texture stage), the texture run is kept in
+  `intermediate_dir` as "<name>_texture", and the published
+  "<name>" continues it (every component, fresh Adam state) for
+  `refine_steps` with the settings of REFINE: 3e-4 (the last 25 % at
+  0.3x), crops downscaled up to 6x, bfloat16 steps, int8 storage. Both
+  variants of a quality get the same refine stage.
   """
   intermediate_dir = intermediate_dir or weights_dir
+  if refine_steps > 0:
+    untextured = set(refine_qualities) - (
+        set(texture_qualities) if texture_steps > 0 else set())
+    if untextured:
+      raise ValueError(
+          f"Refined qualities {sorted(untextured)} have no texture stage to "
+          "refine; pass refine_steps=0 (--refine_steps=0) or texture them.")
+  for q in set(refine_qualities) | set(texture_qualities):
+    if not 1 <= q <= len(lambdas):
+      raise ValueError(f"Quality {q} is not in 1...{len(lambdas)}.")
   warm = RunSpec("balle2017_warm", resize=False, lmbda=WARM_LAMBDA,
                  steps=warm_steps, learning_rate=5e-4, decay_fraction=1.0,
                  warmup_steps=500, warmup_factor=0.4)
@@ -373,4 +426,19 @@ def small_campaign(weights_dir, warm_steps=WARM_STEPS, run_steps=RUN_STEPS,
             warm_start=(path, components), max_downscale=max_downscale)
         texture_runs.append((texture,
                              os.path.join(weights_dir, final + ".npz")))
-  return runs + sorted(texture_runs, key=lambda r: (r[0].lmbda, r[0].resize))
+  runs += sorted(texture_runs, key=lambda r: (r[0].lmbda, r[0].resize))
+  refined = ({q - 1 for q in refine_qualities} if refine_steps > 0
+             else set())
+  refine_runs = []
+  for k, (spec, path) in enumerate(runs):
+    q = spec.name.partition("_q")[2]
+    if not q.isdigit() or int(q) - 1 not in refined:
+      continue
+    kept = os.path.join(intermediate_dir, spec.name + "_texture.npz")
+    runs[k] = (dataclasses.replace(spec, name=os.path.basename(kept)[:-4]),
+               kept)
+    components = weights_file.COMPONENTS if spec.resize else ("codec",)
+    refine_runs.append((dataclasses.replace(
+        spec, steps=refine_steps, warm_start=(kept, components), **REFINE),
+                        path))
+  return runs + sorted(refine_runs, key=lambda r: (r[0].lmbda, r[0].resize))

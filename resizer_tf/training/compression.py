@@ -1,4 +1,5 @@
 """Training loop pieces for `ResizeCompress` (Chen et al., Sec. III-F)."""
+import contextlib
 import os
 import time
 
@@ -60,6 +61,25 @@ def export_when_done(model, model_dir, export_dir=None):
   logging.info("SavedModel with compress/decompress signatures: %s",
                export_dir)
   return export_dir
+
+
+@contextlib.contextmanager
+def dtype_policy(policy):
+  """The global Keras dtype policy inside the block, restored after.
+
+  Keras sublayers that a layer creates in its `build` take the policy of
+  the first call, so construct a model and call it once inside one block.
+  "mixed_bfloat16" keeps float32 variables (a weights file is the same
+  either way) and runs convolutions in bfloat16: on CPUs with AMX or
+  AVX512-BF16, oneDNN's fast path (docs/train_speed.md). Coding always runs
+  in float32 (models are rebuilt from weights files under the default).
+  """
+  previous = tf.keras.mixed_precision.global_policy()
+  tf.keras.mixed_precision.set_global_policy(policy)
+  try:
+    yield
+  finally:
+    tf.keras.mixed_precision.set_global_policy(previous)
 
 
 def build_model(codec, codec_kwargs=None, learning_rate_value=1e-4,
