@@ -129,11 +129,20 @@ def extract(path: str) -> List[Item]:
           command += stripped[:-1] + " "
           continue
         command += stripped
-        words = shlex.split(command, comments=True) if command.strip() else []
+        words = _without_env(
+            shlex.split(command, comments=True) if command.strip() else [])
         if words and (words[0] in COMMAND_WORDS or not _is_diagram(words)):
           items.append(Item(f"{rel}:{first}", "shell", command.strip()))
         command, first = "", None
   return items
+
+
+def _without_env(words: List[str]) -> List[str]:
+  """The command after leading VAR=value assignments (documented commands
+  set e.g. TF_NUM_INTRAOP_THREADS; they tune a run, not its flags)."""
+  while words and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", words[0]):
+    words = words[1:]
+  return words
 
 
 def _is_diagram(words: List[str]) -> bool:
@@ -202,7 +211,7 @@ class Checker:
                   "" if code == 0 else out)
 
   def _shell(self, item: Item) -> Result:
-    words = shlex.split(item.text, comments=True)
+    words = _without_env(shlex.split(item.text, comments=True))
     if "..." in words or any(w.endswith(",...") for w in words):
       return Result(item, "FAIL", "placeholder '...' in a documented command")
     if words[0] == "make":

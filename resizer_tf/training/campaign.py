@@ -54,7 +54,7 @@ class RunSpec:
       and area-downscaled to it (`image_patches.patches_dataset`); 1 is the
       paper's "no augmentation" (Sec. III-F).
     precision: the Keras dtype policy of the training step: "float32" (the
-      paper's) or "mixed_bfloat16" (variables stay float32; ~1.4x faster
+      paper's) or "mixed_bfloat16" (variables stay float32; ~2x faster
       per step on CPUs with AMX/AVX512-BF16, docs/train_speed.md); the
       weights file is the same kind either way.
     storage: `weights_file.save(encoding=...)` of the run's snapshots.
