@@ -71,7 +71,9 @@ def main(argv):
   if _STAND_IN.value:
     measured = pretrained.measured_from_records(
         report.read_json(_STAND_IN.value), _WEIGHTS_DIR.value)
-  pretrained.write_index(_WEIGHTS_DIR.value, measured=measured)
+  pretrained.write_index(
+      _WEIGHTS_DIR.value, measured=measured,
+      steps_before={n: s["steps_before"] for n, s in summary.items()})
   for name, s in summary.items():
     print(f"{name:24s} {s['steps_done']:6d}/{s['steps_planned']} steps "
           f"{(s['wall_s'] or 0) / 3600:.2f} h")

@@ -36,8 +36,9 @@ def _index(weights_dir=None) -> Dict[str, Any]:
 
 
 def list_models(weights_dir: str = None) -> List[Dict[str, Any]]:
-  """One dict per shipped model: name, quality, lmbda, steps, file, sha256,
-  and the measured bpp/PSNR on the stand-in bench set where recorded."""
+  """One dict per shipped model: name, quality, lmbda, steps (its own run's
+  "steps_done" and, with its warm starts, "steps_total"), file, sha256, and
+  the measured bpp/PSNR on the stand-in bench set where recorded."""
   return list(_index(weights_dir)["models"])
 
 
@@ -130,7 +131,8 @@ def measured_from_records(records, weights_dir: str = None):
   return measured
 
 
-def write_index(weights_dir: str = None, measured=None, fingerprint=True):
+def write_index(weights_dir: str = None, measured=None, fingerprint=True,
+                steps_before=None):
   """Rebuilds index.json from the weights files in `weights_dir`.
 
   Published models are the files named "<name>_q<k>.npz" for the names in
@@ -139,7 +141,10 @@ def write_index(weights_dir: str = None, measured=None, fingerprint=True):
   (bpp, psnr, ...) to record. With `fingerprint`, each new or changed
   file's model is loaded once to record the fingerprint its compressed
   files carry (`serving.model_fingerprint_hex`), which lets `decompress`
-  find the model from a file alone.
+  find the model from a file alone. `steps_before` maps a file stem
+  ("balle2017_q2") to the steps of the warm starts behind it
+  (`training.campaign.steps_before`), recorded with the file's own steps as
+  "steps_total"; an entry without one keeps its previous value.
   """
   import hashlib  # pylint: disable=g-import-not-at-top
   weights_dir = weights_dir or WEIGHTS_DIR
@@ -171,6 +176,10 @@ def write_index(weights_dir: str = None, measured=None, fingerprint=True):
           entry_[key] = previous[key]
     if (name, int(q)) in measured:
       entry_["stand_in"] = measured[(name, int(q))]
+    if steps_before and stem in steps_before:
+      entry_["steps_total"] = meta["steps_done"] + int(steps_before[stem])
+    elif previous.get("sha256") == sha and "steps_total" in previous:
+      entry_["steps_total"] = previous["steps_total"]
     if fingerprint and "fingerprint" not in entry_:
       from resizer_tf import serving  # pylint: disable=g-import-not-at-top
       entry_["fingerprint"] = serving.model_fingerprint_hex(

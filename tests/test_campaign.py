@@ -250,6 +250,14 @@ def test_pretrained_registry_load_and_errors(tmp_path):
   models = pretrained.write_index(str(tmp_path))
   assert [(m["name"], m["quality"]) for m in models] == [
       ("balle2017+resize", 1)]
+  assert "steps_total" not in models[0]
+  # Steps behind the run's warm starts are added to its own; an unchanged
+  # file keeps them when the index is rebuilt without.
+  models = pretrained.write_index(
+      str(tmp_path), steps_before={"balle2017+resize_q1": 40})
+  assert (models[0]["steps_done"], models[0]["steps_total"]) == (2, 42)
+  models = pretrained.write_index(str(tmp_path))
+  assert models[0]["steps_total"] == 42
   model = pretrained.load("balle2017+resize", 1, str(tmp_path))
   # The recorded fingerprint is the one the model's files carry.
   from resizer_tf import bitstream  # pylint: disable=g-import-not-at-top
@@ -418,6 +426,12 @@ def test_report_follows_renamed_chain_runs():
   assert campaign.steps_before(runs, "m_q1") == 2100
   assert campaign.steps_before(runs, "m_q2") == 2100
   assert campaign.steps_before(runs, "m_q3") == 2700
+  # The refine stage: the texture run, renamed "<name>_texture", is the
+  # published run's recorded warm start.
+  runs["m_q3_texture"] = runs.pop("m_q3")
+  runs["m_q3"] = start("m_q3_texture.npz", 800)
+  assert campaign.steps_before(runs, "m_q3_texture") == 2700
+  assert campaign.steps_before(runs, "m_q3") == 3500
 
 
 def test_jpeg_gap_binary_against_in_process_coding_and_pillow(tmp_path):
