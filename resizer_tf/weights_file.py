@@ -7,7 +7,7 @@ order, plus a JSON `meta` entry (config, training record). Two encodings:
 - "float16" (default; training snapshots): every array as float16.
 - "int8" (the shipped models since the repository's weight budget ran
   low): the convolution kernels (rank-4 arrays: the codec's RDFT kernel
-  parameters, 92 % of a Ballé17's parameters, and the filters' and
+  parameters, 97 % of a Ballé17's parameters, and the filters' and
   ResizeParamNet's Keras kernels) as int8 codes with one scale per index of
   the array's longest axis (a channel axis; symmetric, 127 levels); the
   rest (biases, GDN, BatchNorm, entropy models) as float16;
