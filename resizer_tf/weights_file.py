@@ -11,7 +11,7 @@ order, plus a JSON `meta` entry (config, training record). Two encodings:
   ResizeParamNet's Keras kernels) as int8 codes with one scale per index of
   the array's longest axis (a channel axis; symmetric, 127 levels); the
   rest (biases, GDN, BatchNorm, entropy models) as float16;
-  deflate-compressed. About 0.45 of the float16 file; measured effect on
+  deflate-compressed. 0.44-0.45 of the float16 file; measured effect on
   the decoded PSNR in docs/training_campaign.md.
 Keys are "<component>/<index>". Component-wise storage is what lets a plain
 codec warm-start the codec of a Resize model (same `codec/*` arrays) and
