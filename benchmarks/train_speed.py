@@ -187,7 +187,10 @@ def main(argv):
   results = {"command": "python -m benchmarks.train_speed " + " ".join(
       f"--{f}={v}" for f, v in (("rounds", _ROUNDS.value),
                                 ("steps", _STEPS.value),
-                                ("batch", batch))),
+                                ("batch", batch))) + (
+                                    f" --only={','.join(_ONLY.value)}"
+                                    if _ONLY.value else "") + (
+                                    "" if _PROFILE.value else " --noprofile"),
              "tensorflow": tf.__version__, "cpu_count": os.cpu_count(),
              "load_avg_start": os.getloadavg()}
   results["conv_peak"] = _conv_peak(batch)

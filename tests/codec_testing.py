@@ -44,3 +44,11 @@ def train_codec(codec, photo, steps=20, lmbda=0.01, seed=0):
       loss = lmbda * 255.**2 * tf.reduce_mean(tf.square(x - x_hat)) + bpp
     variables = codec.trainable_variables
     optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+
+
+def random_patches(seed, max_downscale=1., size=32):
+  """A campaign `make_patches`: one repeating batch of 4 uniform crops."""
+  del max_downscale
+  rng = np.random.default_rng(seed)
+  return tf.data.Dataset.from_tensors(
+      rng.uniform(size=(4, size, size, 3)).astype(np.float32)).repeat()

@@ -5,17 +5,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import codec_testing
 from resizer_tf import pretrained
 from resizer_tf import weights_file
 from resizer_tf.codecs import tfc_codec
 from resizer_tf.training import campaign
 
 
-def _patches(seed, max_downscale=1., size=32):
-  del max_downscale
-  rng = np.random.default_rng(seed)
-  return tf.data.Dataset.from_tensors(
-      rng.uniform(size=(4, size, size, 3)).astype(np.float32)).repeat()
+_patches = codec_testing.random_patches
 
 
 def _trained_model(resize=True, steps=3):
